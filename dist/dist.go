@@ -1,0 +1,119 @@
+// Package dist embeds the avd-agent binaries that `make` builds into dist/bin.
+//
+// The binaries are build outputs and are not committed: a plain `go build`
+// embeds only the tracked placeholder, and Agents then says how to fix that.
+package dist
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+//go:embed all:bin
+var embedded embed.FS
+
+// Arch is a Windows architecture the agent is built for.
+type Arch string
+
+// The architectures avdgen bundles, in a fixed order.
+const (
+	AMD64 Arch = "amd64"
+	ARM64 Arch = "arm64"
+)
+
+// Arches lists every bundled architecture in output order.
+var Arches = []Arch{AMD64, ARM64}
+
+// FileName is the agent's file name for arch inside dist/bin and --agent-dir.
+func FileName(a Arch) string { return "avd-agent-" + string(a) + ".exe" }
+
+// versionFile holds the version string the Makefile stamped into the agents.
+const versionFile = "VERSION"
+
+// Agent is one agent binary.
+type Agent struct {
+	Arch   Arch
+	Binary []byte
+}
+
+// SHA256 is the hex digest of the binary.
+func (a Agent) SHA256() string {
+	sum := sha256.Sum256(a.Binary)
+	return hex.EncodeToString(sum[:])
+}
+
+// Agents is the set of agent binaries a bundle ships.
+type Agents struct {
+	Version string
+	ByArch  map[Arch]Agent
+}
+
+// Get returns the agent for arch.
+func (a Agents) Get(arch Arch) (Agent, bool) {
+	ag, ok := a.ByArch[arch]
+	return ag, ok
+}
+
+// ErrNotBundled says the binary was built without agents and how to fix it.
+var ErrNotBundled = fmt.Errorf("this avdgen was built without the avd-agent binaries: " +
+	"build it with `make` (which cross-compiles the agents into dist/bin first), " +
+	"or pass --agent-dir with avd-agent-amd64.exe and avd-agent-arm64.exe")
+
+// Embedded returns the agents compiled into this avdgen.
+func Embedded() (Agents, error) {
+	return load(embedded, "bin")
+}
+
+// FromDir loads agents from a folder, e.g. after an admin Authenticode-signs
+// them. VERSION is optional there; without it the version is "custom".
+func FromDir(dir string) (Agents, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return Agents{}, fmt.Errorf("agent directory %q: %w", dir, err)
+	}
+	ag, err := load(os.DirFS(dir), ".")
+	if err != nil {
+		return Agents{}, fmt.Errorf("agent directory %q: %w", filepath.Clean(dir), err)
+	}
+	return ag, nil
+}
+
+func load(fsys fs.FS, dir string) (Agents, error) {
+	out := Agents{ByArch: map[Arch]Agent{}}
+	var missing []string
+	for _, arch := range Arches {
+		b, err := fs.ReadFile(fsys, pathJoin(dir, FileName(arch)))
+		if err != nil || len(b) == 0 {
+			missing = append(missing, FileName(arch))
+			continue
+		}
+		out.ByArch[arch] = Agent{Arch: arch, Binary: b}
+	}
+	if len(missing) == len(Arches) && dir == "bin" {
+		return Agents{}, ErrNotBundled
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return Agents{}, fmt.Errorf("missing %s", strings.Join(missing, ", "))
+	}
+	out.Version = "custom"
+	if v, err := fs.ReadFile(fsys, pathJoin(dir, versionFile)); err == nil {
+		if s := strings.TrimSpace(string(v)); s != "" {
+			out.Version = s
+		}
+	}
+	return out, nil
+}
+
+func pathJoin(dir, name string) string {
+	if dir == "." {
+		return name
+	}
+	return dir + "/" + name
+}
