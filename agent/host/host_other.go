@@ -1,0 +1,33 @@
+//go:build !windows
+
+package host
+
+import "time"
+
+// System returns the stand-in probe of non-Windows builds: no sessions, no
+// shutdown. Such builds exist only for tests and benchmarks; the agent refuses
+// to run them against anything but loopback endpoints.
+func System() Probe { return none{} }
+
+// SystemReadiness reports ErrUnsupported for every question.
+func SystemReadiness() Readiness { return none{} }
+
+// OpenEventLog returns a no-op event log.
+func OpenEventLog() (EventLog, error) { return none{}, nil }
+
+// IsWindows is false here.
+const IsWindows = false
+
+type none struct{}
+
+func (none) Sessions() ([]Session, error) { return nil, nil }
+func (none) ShuttingDown() bool           { return false }
+func (none) LastShutdownInitiated(time.Duration) (time.Time, bool, error) {
+	return time.Time{}, false, nil
+}
+func (none) PolicyValues() (map[string]uint32, error) { return nil, ErrUnsupported }
+func (none) TaskRegistered(string) (bool, error)      { return false, ErrUnsupported }
+func (none) Info(uint32, string) error                { return nil }
+func (none) Warning(uint32, string) error             { return nil }
+func (none) Error(uint32, string) error               { return nil }
+func (none) Close() error                             { return nil }
