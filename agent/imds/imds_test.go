@@ -1,0 +1,110 @@
+package imds
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/avdgen/avdgen/agent/testnet"
+)
+
+const good = `{"compute":{"azEnvironment":"AzureUSGovernmentCloud","name":"vm1","resourceGroupName":"RG1","subscriptionId":"sub1",
+"resourceId":"/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/VM1","vmId":"id1",
+"tagsList":[{"name":"AVDGEN-EXCLUDE","value":"true"},{"name":"team","value":"x"}],"additionalCapabilities":{"hibernationEnabled":"true"}}}`
+
+func TestParse(t *testing.T) {
+	in, err := Parse([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Environment != "AzureUSGovernmentCloud" || !in.HibernationEnabled || in.Name != "vm1" {
+		t.Errorf("parsed %+v", in)
+	}
+	if !in.HasTag("avdgen-exclude", "true") || in.HasTag("avdgen-exclude", "false") || in.HasTag("team", "y") {
+		t.Errorf("HasTag wrong for %v", in.Tags)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	for name, body := range map[string]string{
+		"not json":        `<html>`,
+		"no compute":      `{}`,
+		"missing name":    strings.Replace(good, `"name":"vm1",`, ``, 1),
+		"missing env":     strings.Replace(good, `"azEnvironment":"AzureUSGovernmentCloud",`, ``, 1),
+		"other vm":        strings.Replace(good, `virtualMachines/VM1`, `virtualMachines/VM2`, 1),
+		"other group":     strings.Replace(good, `resourceGroups/rg1`, `resourceGroups/rg2`, 1),
+		"bad hibernation": strings.Replace(good, `"hibernationEnabled":"true"`, `"hibernationEnabled":"yes"`, 1),
+	} {
+		if _, err := Parse([]byte(body)); !errors.Is(err, ErrMetadata) {
+			t.Errorf("%s: err = %v, want ErrMetadata", name, err)
+		}
+	}
+}
+
+func TestInstanceRetriesTransientStatuses(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Metadata") != "true" || r.URL.Query().Get("api-version") != APIVersion {
+			t.Errorf("request %s headers %v", r.URL, r.Header)
+		}
+		switch calls.Add(1) {
+		case 1:
+			w.WriteHeader(500)
+		case 2:
+			w.WriteHeader(429)
+		case 3:
+			w.WriteHeader(410)
+		default:
+			w.Write([]byte(good))
+		}
+	}))
+	defer srv.Close()
+	var slept []time.Duration
+	c := &Client{Base: srv.URL, HTTP: &http.Client{Transport: testnet.Guard(t, nil)},
+		Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }}
+	in, err := c.Instance(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Name != "vm1" || calls.Load() != 4 {
+		t.Errorf("name %q after %d calls", in.Name, calls.Load())
+	}
+	if len(slept) != 3 || slept[0] < 200*time.Millisecond || slept[1] <= slept[0] {
+		t.Errorf("backoff %v: want 3 growing waits ≥ 200ms (IMDS allows 5 req/s)", slept)
+	}
+}
+
+func TestInstanceDoesNotRetryClientErrors(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(400)
+	}))
+	defer srv.Close()
+	c := &Client{Base: srv.URL, HTTP: &http.Client{Transport: testnet.Guard(t, nil)}, Sleep: func(context.Context, time.Duration) error { return nil }}
+	if _, err := c.Instance(context.Background()); err == nil || calls.Load() != 1 {
+		t.Errorf("err %v after %d calls; want an error after 1", err, calls.Load())
+	}
+}
+
+func TestInstanceDeadline(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer srv.Close()
+	c := &Client{Base: srv.URL, HTTP: &http.Client{Transport: testnet.Guard(t, nil)}, Deadline: 300 * time.Millisecond}
+	_, err := c.Instance(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("err = %v, want the last 503 reported after the deadline", err)
+	}
+}
+
+func TestNoProxyClient(t *testing.T) {
+	tr := NoProxyClient(nil).Transport.(*http.Transport)
+	if tr.Proxy != nil {
+		t.Error("IMDS client uses a proxy")
+	}
+}
