@@ -1,0 +1,385 @@
+// Package gpo renders the `avdgen gpo` bundle for AD-joined host pools: a
+// GPO backup that GPMC "Import Settings" and Import-GPO accept, the SYSVOL
+// payload, single-VM files and the import script. Everything is rendered in
+// memory in a fixed order of small steps; the caller writes it.
+package gpo
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/avdgen/avdgen/dist"
+	"github.com/avdgen/avdgen/generator/bundle"
+	"github.com/avdgen/avdgen/generator/payload"
+	"github.com/avdgen/avdgen/generator/regpol"
+	"github.com/avdgen/avdgen/generator/spec"
+	"github.com/avdgen/avdgen/generator/task"
+	"github.com/avdgen/avdgen/generator/textrender"
+)
+
+// Input is everything a GPO bundle is made from.
+type Input struct {
+	Spec          spec.Spec
+	Agents        dist.Agents
+	Time          time.Time
+	AvdgenVersion string
+}
+
+// Folder names inside the bundle.
+const (
+	BackupDir  = "gpo-backup"
+	PayloadDir = "sysvol-payload"
+	SingleDir  = "single-vm"
+)
+
+// CSE and tool GUIDs (FORMATS.md §3).
+const (
+	cseRegistry   = "{35378EAC-683F-11D2-A89A-00C04FBBCFA2}"
+	toolRegistry  = "{D02B1F72-3407-48AE-BA88-E8213C6761F1}"
+	cseTasks      = "{AADCED64-746C-4633-A97C-D61349046527}"
+	toolTasks     = "{CAB54552-DEEA-4691-817E-ED4A4D1AFC72}"
+	cseFiles      = "{7150F9BF-48AD-4DA4-A49C-29EF4A8369BA}"
+	toolFiles     = "{3BAE7E51-E3F4-41D0-853D-9BB9FD47605F}"
+	cseZero       = "{00000000-0000-0000-0000-000000000000}"
+	unknownExtID  = "{F15C46CD-82A0-4C2D-A210-5D0D3182A418}"
+	filesCLSID    = "{215B2E53-57CE-475c-80FE-9EEC14635851}"
+	fileCLSID     = "{50BE44C8-567A-4ed1-B1D0-9234FE1F38AF}"
+	machineVer    = 1
+	applyGPOFlags = "1" // Options: user configuration disabled
+)
+
+// ids are the deterministic identifiers of one bundle.
+type ids struct {
+	backup, gpo, domain, taskUID string
+	fileUID                      map[dist.Arch]string
+}
+
+func newIDs(s spec.Spec) ids {
+	key := []string{s.GPO.Domain, s.GPO.Name, s.HostPool}
+	id := ids{
+		backup:  stableGUID(append([]string{"backup"}, key...)...),
+		gpo:     stableGUID(append([]string{"gpo"}, key...)...),
+		domain:  strings.ToLower(stableGUID("domain", s.GPO.Domain)),
+		taskUID: stableGUID(append([]string{"task"}, key...)...),
+		fileUID: map[dist.Arch]string{},
+	}
+	for _, a := range dist.Arches {
+		id.fileUID[a] = stableGUID(append([]string{"file", string(a)}, key...)...)
+	}
+	return id
+}
+
+// sysvolScripts is where Import-AvdGpo.ps1 copies the payload.
+func sysvolScripts(domain string) string {
+	return `\\` + domain + `\SYSVOL\` + domain + `\scripts\avdgen`
+}
+
+// Build renders every file of the bundle except avdgen-manifest.json.
+func Build(in Input) ([]bundle.File, error) {
+	s := in.Spec
+	if err := s.Validate(true); err != nil {
+		return nil, err
+	}
+	id := newIDs(s)
+	at := in.Time.UTC()
+	logoff := task.LogoffFromSpec(s, at)
+	pol := regpol.Encode(regpol.SessionLimits(s.Limits))
+	standaloneTask, err := task.Standalone(logoff)
+	if err != nil {
+		return nil, err
+	}
+	tasksXML, err := task.PreferencesXML(logoff, id.taskUID, at)
+	if err != nil {
+		return nil, err
+	}
+	filesXML, err := filesXML(s, id, at)
+	if err != nil {
+		return nil, err
+	}
+	bk := path.Join(BackupDir, id.backup)
+	mach := path.Join(bk, "DomainSysvol/GPO/Machine")
+	sysvolFiles := []bundle.File{
+		{Path: path.Join(mach, "registry.pol"), Data: pol, Kind: "registry-pol"},
+		{Path: path.Join(mach, "Preferences/Files/Files.xml"), Data: filesXML, Kind: "gpp-xml"},
+		{Path: path.Join(mach, "Preferences/ScheduledTasks/ScheduledTasks.xml"), Data: tasksXML, Kind: "gpp-xml"},
+	}
+	backupXML, err := backupXML(s, id, sysvolFiles, bk)
+	if err != nil {
+		return nil, err
+	}
+	report, err := gpReport(s, id, logoff, at)
+	if err != nil {
+		return nil, err
+	}
+	files := []bundle.File{
+		{Path: path.Join(BackupDir, "manifest.xml"), Data: manifestXML(s, id, at, in.AvdgenVersion), Kind: "gpo-backup"},
+		{Path: path.Join(bk, "bkupInfo.xml"), Data: bkupInfoXML(s, id, at, in.AvdgenVersion), Kind: "gpo-backup"},
+		{Path: path.Join(bk, "Backup.xml"), Data: backupXML, Kind: "gpo-backup"},
+		{Path: path.Join(bk, "gpreport.xml"), Data: report, Kind: "gpo-report"},
+		{Path: path.Join(SingleDir, "avd-agent-logoff.xml"), Data: standaloneTask, Kind: "task-xml"},
+		{Path: path.Join(SingleDir, "registry.pol"), Data: pol, Kind: "registry-pol"},
+	}
+	files = append(files, sysvolFiles...)
+	pay, err := payload.Files(PayloadDir, in.Agents)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, pay...)
+	scripts, err := texts(in, id)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, scripts...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
+}
+
+// cdata adds <tag><![CDATA[v]]></tag>.
+func cdata(parent *etree.Element, tag, v string) *etree.Element {
+	e := parent.CreateElement(tag)
+	e.CreateCData(v)
+	return e
+}
+
+func xmlString(doc *etree.Document) ([]byte, error) {
+	s, err := doc.WriteToString()
+	return []byte(s), err
+}
+
+const manifestNS = "http://www.microsoft.com/GroupPolicy/GPOOperations/Manifest"
+
+func backupInst(parent *etree.Element, s spec.Spec, id ids, at time.Time, version string) {
+	cdata(parent, "GPOGuid", id.gpo)
+	cdata(parent, "GPODomain", s.GPO.Domain)
+	cdata(parent, "GPODomainGuid", id.domain)
+	cdata(parent, "GPODomainController", s.GPO.Domain)
+	cdata(parent, "BackupTime", at.Format("2006-01-02T15:04:05"))
+	cdata(parent, "ID", id.backup)
+	cdata(parent, "Comment", fmt.Sprintf("avdgen %s: session time limits and logoff deallocation for host pool %s", version, s.HostPool))
+	cdata(parent, "GPODisplayName", s.GPO.Name)
+}
+
+// manifestXML is the backup folder's index, as Backup-GPO writes it: no
+// declaration, one BackupInst.
+func manifestXML(s spec.Spec, id ids, at time.Time, version string) []byte {
+	doc := etree.NewDocument()
+	root := doc.CreateElement("Backups")
+	root.CreateAttr("xmlns", manifestNS)
+	root.CreateAttr("xmlns:mfst", manifestNS)
+	root.CreateAttr("mfst:version", "1.0")
+	backupInst(root.CreateElement("BackupInst"), s, id, at, version)
+	b, _ := xmlString(doc)
+	return b
+}
+
+func bkupInfoXML(s spec.Spec, id ids, at time.Time, version string) []byte {
+	doc := etree.NewDocument()
+	root := doc.CreateElement("BackupInst")
+	root.CreateAttr("xmlns", manifestNS)
+	backupInst(root, s, id, at, version)
+	b, _ := xmlString(doc)
+	return b
+}
+
+// securityDescriptor is a self-relative SD with only well-known SIDs:
+// Authenticated Users read + Apply Group Policy, Enterprise Domain
+// Controllers read, SYSTEM full, CREATOR OWNER full (inherit only). It is
+// GPMC's default DACL without the domain-specific admin groups; Import-GPO
+// keeps the target GPO's own permissions anyway.
+const securityDescriptor = "01 00 04 9c 00 00 00 00 00 00 00 00 00 00 00 00 14 00 00 00 04 00 80 00 05 00 00 00 05 02 28 00 00 01 00 00 01 00 00 00 8f fd ac ed b3 ff d1 11 b4 1d 00 a0 c9 68 f9 39 01 01 00 00 00 00 00 05 0b 00 00 00 00 02 14 00 94 00 02 00 01 01 00 00 00 00 00 05 09 00 00 00 00 02 14 00 94 00 02 00 01 01 00 00 00 00 00 05 0b 00 00 00 00 02 14 00 ff 00 0f 00 01 01 00 00 00 00 00 05 12 00 00 00 00 0a 14 00 ff 00 0f 00 01 01 00 00 00 00 00 03 00 00 00 00"
+
+// MachineExtensionGuids lists each client-side extension with its tools,
+// sorted by CSE GUID as Group Policy requires, with GPMC's leading block.
+func machineExtensionGuids() string {
+	blocks := [][]string{
+		{cseZero, toolFiles, toolTasks},
+		{cseRegistry, toolRegistry},
+		{cseFiles, toolFiles},
+		{cseTasks, toolTasks},
+	}
+	sort.Slice(blocks, func(i, j int) bool { return strings.ToUpper(blocks[i][0]) < strings.ToUpper(blocks[j][0]) })
+	var b strings.Builder
+	for _, blk := range blocks {
+		b.WriteString("[" + strings.Join(blk, "") + "]")
+	}
+	return b.String()
+}
+
+// backupXML is Backup.xml: core settings, then one GroupPolicyExtension per
+// extension listing every file and folder under DomainSysvol.
+func backupXML(s spec.Spec, id ids, sysvolFiles []bundle.File, bk string) ([]byte, error) {
+	const ns = "http://www.microsoft.com/GroupPolicy/GPOOperations"
+	doc := etree.NewDocument()
+	doc.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
+	doc.CreateComment(" Copyright (c) Microsoft Corporation.  All rights reserved. ")
+	root := doc.CreateElement("GroupPolicyBackupScheme")
+	root.CreateAttr("bkp:version", "2.0")
+	root.CreateAttr("bkp:type", "GroupPolicyBackupTemplate")
+	root.CreateAttr("xmlns:bkp", ns)
+	root.CreateAttr("xmlns", ns)
+	g := root.CreateElement("GroupPolicyObject")
+	g.CreateElement("SecurityGroups")
+	g.CreateElement("FilePaths")
+	core := g.CreateElement("GroupPolicyCoreSettings")
+	cdata(core, "ID", id.gpo)
+	cdata(core, "Domain", s.GPO.Domain)
+	core.CreateElement("SecurityDescriptor").SetText(securityDescriptor)
+	cdata(core, "DisplayName", s.GPO.Name)
+	cdata(core, "Options", applyGPOFlags)
+	cdata(core, "UserVersionNumber", "0")
+	cdata(core, "MachineVersionNumber", fmt.Sprint(machineVer<<16|machineVer))
+	cdata(core, "MachineExtensionGuids", machineExtensionGuids())
+	core.CreateElement("UserExtensionGuids")
+	core.CreateElement("WMIFilter")
+
+	source := `\\` + s.GPO.Domain + `\sysvol\` + s.GPO.Domain + `\Policies\` + id.gpo
+	fsObject := func(ext *etree.Element, kind, rel string) {
+		e := ext.CreateElement(kind)
+		winRel := strings.ReplaceAll(rel, "/", `\`)
+		machRel := strings.TrimPrefix(winRel, `Machine`)
+		e.CreateAttr("bkp:Path", "%GPO_MACH_FSPATH%"+machRel)
+		e.CreateAttr("bkp:SourceExpandedPath", source+`\`+winRel)
+		e.CreateAttr("bkp:Location", `DomainSysvol\GPO\`+winRel)
+	}
+	reg := g.CreateElement("GroupPolicyExtension")
+	reg.CreateAttr("bkp:ID", cseRegistry)
+	reg.CreateAttr("bkp:DescName", "Registry")
+	unknown := g.CreateElement("GroupPolicyExtension")
+	unknown.CreateAttr("bkp:ID", unknownExtID)
+	unknown.CreateAttr("bkp:DescName", "Unknown Extension")
+	seenDirs := map[string]bool{}
+	for _, f := range sysvolFiles {
+		rel := strings.TrimPrefix(f.Path, bk+"/DomainSysvol/GPO/")
+		if rel == "Machine/registry.pol" {
+			fsObject(reg, "FSObjectFile", rel)
+			continue
+		}
+		// Preference files: their folders first, as GPMC lists them.
+		parts := strings.Split(rel, "/")
+		for i := 2; i < len(parts); i++ {
+			d := strings.Join(parts[:i], "/")
+			if !seenDirs[d] {
+				seenDirs[d] = true
+				fsObject(unknown, "FSObjectDir", d)
+			}
+		}
+		fsObject(unknown, "FSObjectFile", rel)
+	}
+	doc.Indent(4)
+	return xmlString(doc)
+}
+
+// filesXML copies the agent for the host's architecture from SYSVOL to the
+// install directory. Action R replaces the file at every refresh, so a new
+// agent version reaches every host (C and U never overwrite). Item-level
+// targeting on PROCESSOR_ARCHITECTURE picks the binary.
+func filesXML(s spec.Spec, id ids, at time.Time) ([]byte, error) {
+	doc := etree.NewDocument()
+	doc.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
+	root := doc.CreateElement("Files")
+	root.CreateAttr("clsid", filesCLSID)
+	target := strings.TrimRight(s.Agent.InstallDir, `\`) + `\avd-agent.exe`
+	for _, arch := range dist.Arches {
+		f := root.CreateElement("File")
+		f.CreateAttr("clsid", fileCLSID)
+		f.CreateAttr("name", "avd-agent.exe")
+		f.CreateAttr("status", "avd-agent.exe")
+		f.CreateAttr("image", "3") // 3 = replace, as GPMC shows action R
+		f.CreateAttr("changed", at.Format("2006-01-02 15:04:05"))
+		f.CreateAttr("uid", id.fileUID[arch])
+		f.CreateAttr("bypassErrors", "1")
+		p := f.CreateElement("Properties")
+		p.CreateAttr("action", "R")
+		p.CreateAttr("fromPath", sysvolScripts(s.GPO.Domain)+`\`+dist.FileName(arch))
+		p.CreateAttr("targetPath", target)
+		p.CreateAttr("readOnly", "0")
+		p.CreateAttr("archive", "1")
+		p.CreateAttr("hidden", "0")
+		p.CreateAttr("suppress", "0")
+		fl := f.CreateElement("Filters").CreateElement("FilterVariable")
+		fl.CreateAttr("bool", "AND")
+		fl.CreateAttr("not", "0")
+		fl.CreateAttr("variableName", "PROCESSOR_ARCHITECTURE")
+		fl.CreateAttr("value", strings.ToUpper(string(arch)))
+	}
+	return task.PreferencesBytes(doc)
+}
+
+// texts renders the import script and the bundle README.
+func texts(in Input, id ids) ([]bundle.File, error) {
+	s := in.Spec
+	sums := map[string]string{}
+	for _, a := range dist.Arches {
+		ag, _ := in.Agents.Get(a)
+		sums[dist.FileName(a)] = ag.SHA256()
+	}
+	data := map[string]any{
+		"Spec": s, "BackupID": id.backup, "GPOGuid": id.gpo, "BackupDir": BackupDir, "PayloadDir": PayloadDir, "SingleDir": SingleDir,
+		"SysvolPath": sysvolScripts(s.GPO.Domain), "Version": in.AvdgenVersion, "AgentVersion": in.Agents.Version,
+		"Limits": limitRows(s.Limits), "TaskPath": task.LogoffFromSpec(s, in.Time).Command, "Arguments": task.LogoffFromSpec(s, in.Time).Arguments,
+		"Sums": sums, "Arches": dist.Arches,
+	}
+	ps, err := textrender.Render("Import-AvdGpo.ps1.tmpl", data)
+	if err != nil {
+		return nil, err
+	}
+	readme, err := textrender.Render("README.gpo.md.tmpl", data)
+	if err != nil {
+		return nil, err
+	}
+	// PowerShell 5.1 reads a BOM-less script as ANSI: UTF-8 with BOM, CRLF.
+	ps = append([]byte{0xEF, 0xBB, 0xBF}, textrender.CRLF(ps)...)
+	return []bundle.File{
+		{Path: "Import-AvdGpo.ps1", Data: ps, Kind: "script"},
+		{Path: "README.md", Data: readme, Kind: "readme"},
+	}, nil
+}
+
+// limitRow is one Session Time Limits policy as the README and report show it.
+type limitRow struct {
+	Policy, Setting, Value, State string
+}
+
+func limitRows(l spec.Limits) []limitRow {
+	row := func(policy, setting string, v spec.Limit) limitRow {
+		if !v.Set {
+			return limitRow{policy, setting, "", "Not Configured"}
+		}
+		return limitRow{policy, setting, displayTime(v.Ms), "Enabled"}
+	}
+	end := limitRow{"End session when time limits are reached", "", "", "Disabled"}
+	if l.EndSessionOnLimit {
+		end.State = "Enabled"
+	}
+	return []limitRow{
+		row("Set time limit for active but idle Remote Desktop Services sessions", "Idle session limit:", l.Idle),
+		row("Set time limit for disconnected sessions", "End a disconnected session", l.Disconnected),
+		row("Set time limit for active Remote Desktop Services sessions", "Active session limit :", l.Active),
+		end,
+	}
+}
+
+// displayTime is the ADML's display string for an allowed value.
+func displayTime(ms uint32) string {
+	switch {
+	case ms == 0:
+		return "Never"
+	case ms%86400000 == 0:
+		return plural(ms/86400000, "day")
+	case ms%3600000 == 0:
+		return plural(ms/3600000, "hour")
+	}
+	return plural(ms/60000, "minute")
+}
+
+func plural(n uint32, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
