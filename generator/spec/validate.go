@@ -156,13 +156,13 @@ func ValidateInstallDir(dir string) error {
 	lower := strings.ToLower(strings.TrimRight(dir, `\`)) + `\`
 	switch {
 	case strings.ContainsAny(dir, `"'/*?<>|`) || strings.Contains(dir, `..`):
-		return fmt.Errorf("agent.installDir %q: must not contain quotes, '/', wildcards or '..'", dir)
+		return fmt.Errorf("agent.installDir \"%s\": must not contain quotes, '/', wildcards or '..'", dir)
 	case strings.HasPrefix(dir, `\\`):
-		return fmt.Errorf("agent.installDir %q: a UNC path is not allowed; the agent must be a local file", dir)
+		return fmt.Errorf("agent.installDir \"%s\": a UNC path is not allowed; the agent must be a local file", dir)
 	}
 	for _, p := range userWritable {
 		if strings.HasPrefix(lower, p) {
-			return fmt.Errorf("agent.installDir %q: users can write there, and the agent runs as SYSTEM; use a folder under %%ProgramFiles%% (default %s)", dir, contract.DefaultInstallDir)
+			return fmt.Errorf("agent.installDir \"%s\": users can write there, and the agent runs as SYSTEM; use a folder under %%ProgramFiles%% (default %s)", dir, contract.DefaultInstallDir)
 		}
 	}
 	var root string
@@ -174,10 +174,10 @@ func ValidateInstallDir(dir string) error {
 	if root == "" {
 		// A folder elsewhere (C:\tools, D:\x) inherits the drive root's ACL,
 		// which lets Authenticated Users modify files in new subfolders.
-		return fmt.Errorf("agent.installDir %q: must be under %%ProgramFiles%%, %%ProgramFiles(x86)%% or %%SystemRoot%% (folders elsewhere inherit ACLs that let users replace the agent, which runs as SYSTEM)", dir)
+		return fmt.Errorf("agent.installDir \"%s\": must be under %%ProgramFiles%%, %%ProgramFiles(x86)%% or %%SystemRoot%% (folders elsewhere inherit ACLs that let users replace the agent, which runs as SYSTEM)", dir)
 	}
 	if lower == root {
-		return fmt.Errorf("agent.installDir %q: use a dedicated folder, e.g. %s", dir, contract.DefaultInstallDir)
+		return fmt.Errorf("agent.installDir \"%s\": use a dedicated folder, e.g. %s", dir, contract.DefaultInstallDir)
 	}
 	return nil
 }

@@ -4,11 +4,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/gpocmd"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/initcmd"
 )
 
 // commands lists avdgen's subcommands besides `version`, in help order.
 func commands() []func(*cmdutil.Factory) *cobra.Command {
 	return []func(*cmdutil.Factory) *cobra.Command{
-		// one line per command package, e.g. gpo.New,
+		initcmd.New,
+		gpocmd.New,
 	}
 }

@@ -1,0 +1,104 @@
+// Package bundlecmd is what `avdgen gpo` and `avdgen intune` share once
+// their files are rendered: the manifest, --dry-run, --json and the safe
+// write into --out.
+package bundlecmd
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
+	"github.com/avdgen/avdgen/dist"
+	"github.com/avdgen/avdgen/generator/bundle"
+)
+
+// Options common to bundle commands.
+type Options struct {
+	Out      string
+	Force    bool
+	DryRun   bool
+	JSON     bool
+	AgentDir string
+}
+
+// AddFlags registers --out, --force, --dry-run, --json and --agent-dir.
+func AddFlags(cmd *cobra.Command, o *Options) {
+	cmd.Flags().StringVar(&o.Out, "out", "", "folder to write the bundle into (required; must be empty or hold a previous avdgen bundle with --force)")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "replace the files of a previous avdgen bundle in --out")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "list what would be written and write nothing")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print avdgen-manifest.json to stdout")
+	cmd.Flags().StringVar(&o.AgentDir, "agent-dir", "", "bundle avd-agent-amd64.exe and avd-agent-arm64.exe from this folder (e.g. after signing them) instead of the built-in ones")
+}
+
+// Agents returns the agents to bundle: --agent-dir, or the built-in ones.
+func (o Options) Agents(f *cmdutil.Factory) (dist.Agents, error) {
+	if o.AgentDir != "" {
+		ag, err := dist.FromDir(o.AgentDir)
+		if err != nil {
+			return ag, cmdutil.Usagef("--agent-dir: %v", err)
+		}
+		return ag, nil
+	}
+	return f.Agents()
+}
+
+// DefaultTime is the time stamped into bundles when SOURCE_DATE_EPOCH is
+// not set, so the same spec always gives the same bytes.
+var DefaultTime = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Time reads SOURCE_DATE_EPOCH (reproducible-builds.org), else DefaultTime.
+func Time(getenv func(string) string) (time.Time, error) {
+	v := strings.TrimSpace(getenv("SOURCE_DATE_EPOCH"))
+	if v == "" {
+		return DefaultTime, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, cmdutil.Usagef("SOURCE_DATE_EPOCH %q: want seconds since 1970 (a non-negative integer)", v)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// Emit adds the manifest, then lists (--dry-run) or writes the files.
+func Emit(io *cmdutil.IOStreams, o Options, command, hostPool string, files []bundle.File, next string) error {
+	all, m, err := bundle.Build(files, command, "avdgen "+buildinfo.Version, hostPool)
+	if err != nil {
+		return err
+	}
+	if o.DryRun {
+		if _, err := bundle.Plan(o.Out, all, bundle.WriteOptions{Force: o.Force}); err != nil {
+			return cmdutil.Usagef("%v", err)
+		}
+		if o.JSON {
+			return writeJSON(io.Out, m)
+		}
+		fmt.Fprintf(io.Out, "dry run: would write %d files into %s\n", len(all), o.Out)
+		for _, f := range all {
+			fmt.Fprintf(io.Out, "  %-12s %10d  %s\n", f.Kind, len(f.Data), f.Path)
+		}
+		return nil
+	}
+	if err := bundle.Write(o.Out, all, bundle.WriteOptions{Force: o.Force}); err != nil {
+		return cmdutil.Usagef("%v", err)
+	}
+	if o.JSON {
+		return writeJSON(io.Out, m)
+	}
+	fmt.Fprintf(io.Out, "wrote %d files into %s\n%s", len(all), o.Out, next)
+	return nil
+}
+
+func writeJSON(w io.Writer, m bundle.Manifest) error {
+	b, err := m.JSON()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}

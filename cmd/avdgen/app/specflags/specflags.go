@@ -1,0 +1,127 @@
+// Package specflags binds avdgen.yaml's fields to command-line flags, shared
+// by `avdgen gpo` and `avdgen intune`. Flags win over the file.
+package specflags
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/avdgen/avdgen/generator/spec"
+)
+
+// Flags holds the raw flag values.
+type Flags struct {
+	Config                                           string
+	hostPool, idle, disconnected, active             string
+	endSession                                       bool
+	action, excludeTag, installDir, identityClientID string
+	grace                                            time.Duration
+	gpoName, domain, ou                              string
+	profileName, appName, publisher, minRelease      string
+	fs                                               *pflag.FlagSet
+}
+
+// Which flag groups a command takes.
+type Which int
+
+// Flag groups.
+const (
+	GPO Which = 1 << iota
+	Intune
+)
+
+// Add registers the spec flags on cmd.
+func Add(cmd *cobra.Command, which Which) *Flags {
+	f := &Flags{fs: cmd.Flags()}
+	fs := f.fs
+	fs.StringVar(&f.Config, "config", "", "spec file written by `avdgen init` (flags override its fields)")
+	fs.StringVar(&f.hostPool, "host-pool", "", "host pool name (default "+spec.DefaultHostPool+")")
+	fs.StringVar(&f.idle, "idle", "", "limit for active but idle sessions: never, 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 8h, 12h, 16h, 18h, 1d-5d")
+	fs.StringVar(&f.disconnected, "disconnected", "", "limit for disconnected sessions (same values); they are logged off, which runs the agent")
+	fs.StringVar(&f.active, "active", "", "limit for active sessions (same values)")
+	fs.BoolVar(&f.endSession, "end-session", false, "end (log off) sessions when the idle or active limit is reached instead of disconnecting them")
+	fs.StringVar(&f.action, "action", "", "agent action: deallocate or hibernate (default deallocate)")
+	fs.DurationVar(&f.grace, "grace", 0, "how long the agent waits after logoff before deciding (default 90s)")
+	fs.StringVar(&f.excludeTag, "exclude-tag", "", "VM tag name=value that makes the agent leave the VM alone (default avdgen-exclude=true)")
+	fs.StringVar(&f.installDir, "install-dir", "", `where the agent is installed on the hosts (default %ProgramFiles%\avdgen)`)
+	fs.StringVar(&f.identityClientID, "identity-client-id", "", "client id of a user-assigned managed identity (default: the VM's system-assigned identity)")
+	if which&GPO != 0 {
+		fs.StringVar(&f.gpoName, "gpo-name", "", "GPO display name (default \"avdgen - <host pool>\")")
+		fs.StringVar(&f.domain, "domain", "", "AD DNS domain (FQDN), e.g. contoso.local")
+		fs.StringVar(&f.ou, "ou", "", "distinguished name of the OU to link the GPO to")
+	}
+	if which&Intune != 0 {
+		fs.StringVar(&f.profileName, "profile-name", "", "display name of the Intune configuration profiles")
+		fs.StringVar(&f.appName, "app-name", "", "display name of the Win32 app")
+		fs.StringVar(&f.publisher, "publisher", "", "publisher of the Win32 app (default avdgen)")
+		fs.StringVar(&f.minRelease, "min-windows-release", "", "Graph minimumSupportedWindowsRelease (default Windows10_21H2)")
+	}
+	return f
+}
+
+func (f *Flags) changed(name string) bool {
+	fl := f.fs.Lookup(name)
+	return fl != nil && fl.Changed
+}
+
+// Resolve loads --config, applies the flags that were given, fills defaults
+// and validates. needDomain is true for `avdgen gpo`.
+func (f *Flags) Resolve(needDomain bool) (spec.Spec, error) {
+	var s spec.Spec
+	if f.Config != "" {
+		var err error
+		if s, err = spec.Load(f.Config); err != nil {
+			return s, err
+		}
+	}
+	strs := []struct {
+		flag string
+		val  string
+		dst  *string
+	}{
+		{"host-pool", f.hostPool, &s.HostPool}, {"action", f.action, &s.Agent.Action}, {"exclude-tag", f.excludeTag, &s.Agent.ExcludeTag},
+		{"install-dir", f.installDir, &s.Agent.InstallDir}, {"identity-client-id", f.identityClientID, &s.Agent.IdentityClientID},
+		{"gpo-name", f.gpoName, &s.GPO.Name}, {"domain", f.domain, &s.GPO.Domain}, {"ou", f.ou, &s.GPO.OU},
+		{"profile-name", f.profileName, &s.Intune.ProfileName}, {"app-name", f.appName, &s.Intune.AppName},
+		{"publisher", f.publisher, &s.Intune.Publisher}, {"min-windows-release", f.minRelease, &s.Intune.MinimumWindowsRelease},
+	}
+	for _, p := range strs {
+		if f.changed(p.flag) {
+			*p.dst = p.val
+		}
+	}
+	limits := []struct {
+		flag string
+		val  string
+		dst  *spec.Limit
+	}{{"idle", f.idle, &s.Limits.Idle}, {"disconnected", f.disconnected, &s.Limits.Disconnected}, {"active", f.active, &s.Limits.Active}}
+	for _, l := range limits {
+		if f.changed(l.flag) {
+			v, err := spec.ParseLimit("--"+l.flag, l.val)
+			if err != nil {
+				return s, err
+			}
+			*l.dst = v
+		}
+	}
+	if f.changed("end-session") {
+		s.Limits.EndSessionOnLimit = f.endSession
+	}
+	if f.changed("grace") {
+		if f.grace < 0 {
+			return s, fmt.Errorf("--grace %s: must be between 0s and 1h", f.grace)
+		}
+		s.Agent.Grace = f.grace
+		if f.grace == 0 {
+			// 0 is a real choice here, not "unset": keep it through defaults.
+			s = s.WithDefaults()
+			s.Agent.Grace = 0
+			return s, s.Validate(needDomain)
+		}
+	}
+	s = s.WithDefaults()
+	return s, s.Validate(needDomain)
+}
