@@ -41,10 +41,16 @@ const versionFile = "VERSION"
 type Agent struct {
 	Arch   Arch
 	Binary []byte
+	// sum caches SHA256 (set by the loaders): bundles need the digest of
+	// each 8 MB binary several times.
+	sum string
 }
 
 // SHA256 is the hex digest of the binary.
 func (a Agent) SHA256() string {
+	if a.sum != "" {
+		return a.sum
+	}
 	sum := sha256.Sum256(a.Binary)
 	return hex.EncodeToString(sum[:])
 }
@@ -93,7 +99,9 @@ func load(fsys fs.FS, dir string) (Agents, error) {
 			missing = append(missing, FileName(arch))
 			continue
 		}
-		out.ByArch[arch] = Agent{Arch: arch, Binary: b}
+		ag := Agent{Arch: arch, Binary: b}
+		ag.sum = ag.SHA256()
+		out.ByArch[arch] = ag
 	}
 	if len(missing) == len(Arches) && dir == "bin" {
 		return Agents{}, ErrNotBundled

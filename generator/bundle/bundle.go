@@ -22,6 +22,9 @@ type File struct {
 	Kind Kind
 	// Executable marks scripts and binaries (mode 0755 instead of 0644).
 	Executable bool
+	// SHA256 may carry the hex digest when the producer already has it
+	// (the agent binaries); Build computes it otherwise.
+	SHA256 string
 }
 
 // ManifestName is the file every bundle carries listing its files.
@@ -57,8 +60,12 @@ func Build(files []File, command, generator, hostPool string) ([]File, Manifest,
 		if i > 0 && strings.EqualFold(out[i-1].Path, f.Path) {
 			return nil, Manifest{}, fmt.Errorf("internal error: %s rendered twice", f.Path)
 		}
-		sum := sha256.Sum256(f.Data)
-		m.Files = append(m.Files, ManifestFile{Path: f.Path, SHA256: hex.EncodeToString(sum[:]), Size: len(f.Data), Kind: f.Kind})
+		digest := f.SHA256
+		if digest == "" {
+			sum := sha256.Sum256(f.Data)
+			digest = hex.EncodeToString(sum[:])
+		}
+		m.Files = append(m.Files, ManifestFile{Path: f.Path, SHA256: digest, Size: len(f.Data), Kind: f.Kind})
 	}
 	data, err := m.JSON()
 	if err != nil {

@@ -22,7 +22,7 @@ func Files(dir string, agents dist.Agents) ([]bundle.File, error) {
 			return nil, fmt.Errorf("no avd-agent binary for windows/%s: %w", arch, dist.ErrNotBundled)
 		}
 		name := dist.FileName(arch)
-		out = append(out, bundle.File{Path: path.Join(dir, name), Data: ag.Binary, Kind: "agent", Executable: true})
+		out = append(out, bundle.File{Path: path.Join(dir, name), Data: ag.Binary, Kind: "agent", Executable: true, SHA256: ag.SHA256()})
 		fmt.Fprintf(&sums, "%s  %s\n", ag.SHA256(), name)
 	}
 	out = append(out, bundle.File{Path: path.Join(dir, "SHA256SUMS"), Data: []byte(sums.String()), Kind: "checksums"})
