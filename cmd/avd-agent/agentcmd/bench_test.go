@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,7 +45,7 @@ c -X POST -H 'Authorization: Bearer fake-token-for-x' "$BASE$ID/deallocate?api-v
 			b.Fatalf("%s: %v\n%s", name, err, out.String())
 		}
 		wall := time.Since(start)
-		return wall, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+		return wall, peakRSSKiB(cmd.ProcessState)
 	}
 	runs := b.N
 	if runs < 15 {

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"testing"
 	"time"
 
@@ -62,7 +61,7 @@ func BenchmarkGPOProcess(b *testing.B) {
 			b.Fatalf("%v\n%s", err, o)
 		}
 		walls = append(walls, time.Since(start))
-		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+		peak = max(peak, peakRSSKiB(cmd.ProcessState))
 	}
 	b.StopTimer()
 	sort.Slice(walls, func(i, j int) bool { return walls[i] < walls[j] })

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package agentcmd
+
+import "os"
+
+// peakRSSKiB is not measured on this system.
+func peakRSSKiB(*os.ProcessState) int64 { return 0 }
