@@ -26,7 +26,7 @@ func TestDecideEveryCombination(t *testing.T) {
 		{name: "sessions unknown", err: errors.New("WTSEnumerateSessions failed")},
 	}
 	shutdownCases := []struct {
-		name                         string
+		name                        string
 		atStart, recentEvent, later bool
 	}{
 		{name: "no shutdown"},
