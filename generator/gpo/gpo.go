@@ -16,6 +16,7 @@ import (
 	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/generator/bundle"
 	"github.com/avdgen/avdgen/generator/payload"
+	"github.com/avdgen/avdgen/generator/policy"
 	"github.com/avdgen/avdgen/generator/regpol"
 	"github.com/avdgen/avdgen/generator/spec"
 	"github.com/avdgen/avdgen/generator/task"
@@ -321,7 +322,7 @@ func texts(in Input, id ids) ([]bundle.File, error) {
 	data := map[string]any{
 		"Spec": s, "BackupID": id.backup, "GPOGuid": id.gpo, "BackupDir": BackupDir, "PayloadDir": PayloadDir, "SingleDir": SingleDir,
 		"SysvolPath": sysvolScripts(s.GPO.Domain), "Version": in.AvdgenVersion, "AgentVersion": in.Agents.Version,
-		"Limits": limitRows(s.Limits), "TaskPath": task.LogoffFromSpec(s, in.Time).Command, "Arguments": task.LogoffFromSpec(s, in.Time).Arguments,
+		"Limits": policy.Rows(s.Limits), "TaskPath": task.LogoffFromSpec(s, in.Time).Command, "Arguments": task.LogoffFromSpec(s, in.Time).Arguments,
 		"Sums": sums, "Arches": dist.Arches,
 	}
 	ps, err := textrender.Render("Import-AvdGpo.ps1.tmpl", data)
@@ -338,48 +339,4 @@ func texts(in Input, id ids) ([]bundle.File, error) {
 		{Path: "Import-AvdGpo.ps1", Data: ps, Kind: "script"},
 		{Path: "README.md", Data: readme, Kind: "readme"},
 	}, nil
-}
-
-// limitRow is one Session Time Limits policy as the README and report show it.
-type limitRow struct {
-	Policy, Setting, Value, State string
-}
-
-func limitRows(l spec.Limits) []limitRow {
-	row := func(policy, setting string, v spec.Limit) limitRow {
-		if !v.Set {
-			return limitRow{policy, setting, "", "Not Configured"}
-		}
-		return limitRow{policy, setting, displayTime(v.Ms), "Enabled"}
-	}
-	end := limitRow{"End session when time limits are reached", "", "", "Disabled"}
-	if l.EndSessionOnLimit {
-		end.State = "Enabled"
-	}
-	return []limitRow{
-		row("Set time limit for active but idle Remote Desktop Services sessions", "Idle session limit:", l.Idle),
-		row("Set time limit for disconnected sessions", "End a disconnected session", l.Disconnected),
-		row("Set time limit for active Remote Desktop Services sessions", "Active session limit :", l.Active),
-		end,
-	}
-}
-
-// displayTime is the ADML's display string for an allowed value.
-func displayTime(ms uint32) string {
-	switch {
-	case ms == 0:
-		return "Never"
-	case ms%86400000 == 0:
-		return plural(ms/86400000, "day")
-	case ms%3600000 == 0:
-		return plural(ms/3600000, "hour")
-	}
-	return plural(ms/60000, "minute")
-}
-
-func plural(n uint32, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/avdgen/avdgen/generator/policy"
 	"github.com/avdgen/avdgen/generator/spec"
 	"github.com/avdgen/avdgen/generator/task"
 )
@@ -46,7 +47,7 @@ func gpReport(s spec.Spec, id ids, l task.Logoff, at time.Time) ([]byte, error) 
 	ext := reg.CreateElement("Extension")
 	ext.CreateAttr("xmlns:q1", settingsNS+"/Registry")
 	ext.CreateAttr("xsi:type", "q1:RegistrySettings")
-	for _, r := range limitRows(s.Limits) {
+	for _, r := range policy.Rows(s.Limits) {
 		if r.State == "Not Configured" {
 			continue
 		}

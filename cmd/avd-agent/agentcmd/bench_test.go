@@ -1,15 +1,14 @@
 package agentcmd
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/avdgen/avdgen/agent/fakeazure"
+	"github.com/avdgen/avdgen/cmd/internal/benchutil"
 )
 
 // BenchmarkAgentProcess measures the whole agent process (start to exit,
@@ -38,14 +37,11 @@ c -X POST -H 'Authorization: Bearer fake-token-for-x' "$BASE$ID/deallocate?api-v
 	measure := func(name string, args ...string) (time.Duration, int64) {
 		cmd := exec.Command(name, args...)
 		cmd.Env = append(os.Environ(), "CURL="+curl, "BASE="+fake.URL, "ID="+id)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			b.Fatalf("%s: %v\n%s", name, err, out.String())
+		wall, rss, err := benchutil.Run(cmd)
+		if err != nil {
+			b.Fatal(err)
 		}
-		wall := time.Since(start)
-		return wall, peakRSSKiB(cmd.ProcessState)
+		return wall, rss
 	}
 	runs := b.N
 	if runs < 15 {
@@ -67,15 +63,9 @@ c -X POST -H 'Authorization: Bearer fake-token-for-x' "$BASE$ID/deallocate?api-v
 	if got := fake.Count("POST", id+"/deallocate"); got != 2*runs {
 		b.Fatalf("deallocate POSTs = %d, want %d (each run must really deallocate)", got, 2*runs)
 	}
-	am, cm := median(agentWall), median(curlWall)
+	am, cm := benchutil.Median(agentWall), benchutil.Median(curlWall)
 	b.ReportMetric(float64(am.Microseconds())/1000, "agent-median-ms")
 	b.ReportMetric(float64(cm.Microseconds())/1000, "curl-floor-median-ms")
 	b.ReportMetric(float64(am)/float64(cm), "agent/floor")
 	b.ReportMetric(float64(peak)/1024, "agent-peak-RSS-MiB")
-}
-
-func median(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
 }

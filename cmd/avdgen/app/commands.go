@@ -6,6 +6,7 @@ import (
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/gpocmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/initcmd"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/intunecmd"
 )
 
 // commands lists avdgen's subcommands besides `version`, in help order.
@@ -13,5 +14,6 @@ func commands() []func(*cmdutil.Factory) *cobra.Command {
 	return []func(*cmdutil.Factory) *cobra.Command{
 		initcmd.New,
 		gpocmd.New,
+		intunecmd.New,
 	}
 }

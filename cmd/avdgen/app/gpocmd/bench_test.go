@@ -5,11 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/cmd/internal/benchutil"
 	"github.com/avdgen/avdgen/dist"
 )
 
@@ -56,15 +56,14 @@ func BenchmarkGPOProcess(b *testing.B) {
 		out := filepath.Join(b.TempDir(), "out")
 		cmd := exec.Command(bin, "gpo", "--config", example, "--out", out)
 		cmd.Env = os.Environ()
-		start := time.Now()
-		if o, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("%v\n%s", err, o)
+		wall, rss, err := benchutil.Run(cmd)
+		if err != nil {
+			b.Fatal(err)
 		}
-		walls = append(walls, time.Since(start))
-		peak = max(peak, peakRSSKiB(cmd.ProcessState))
+		walls = append(walls, wall)
+		peak = max(peak, rss)
 	}
 	b.StopTimer()
-	sort.Slice(walls, func(i, j int) bool { return walls[i] < walls[j] })
-	b.ReportMetric(float64(walls[len(walls)/2].Microseconds())/1000, "median-ms")
+	b.ReportMetric(benchutil.MS(benchutil.Median(walls)), "median-ms")
 	b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
 }

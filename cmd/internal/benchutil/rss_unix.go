@@ -1,13 +1,13 @@
 //go:build unix
 
-package gpocmd
+package benchutil
 
 import (
 	"os"
 	"syscall"
 )
 
-// peakRSSKiB is the child's peak resident set size (Linux reports KiB).
+// peakRSSKiB reads ru_maxrss (KiB on Linux).
 func peakRSSKiB(ps *os.ProcessState) int64 {
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 		return int64(ru.Maxrss)

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package gpocmd
-
-import "os"
-
-// peakRSSKiB is not measured on this system.
-func peakRSSKiB(*os.ProcessState) int64 { return 0 }

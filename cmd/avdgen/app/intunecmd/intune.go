@@ -1,0 +1,79 @@
+// Package intunecmd implements `avdgen intune`.
+package intunecmd
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/avdgen/avdgen/cmd/avdgen/app/bundlecmd"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/specflags"
+	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
+	"github.com/avdgen/avdgen/generator/intune"
+)
+
+// Options of `avdgen intune`.
+type Options struct {
+	Factory *cmdutil.Factory
+	Spec    *specflags.Flags
+	Bundle  bundlecmd.Options
+	// Rand supplies the .intunewin keys (crypto/rand; tests inject).
+	Rand io.Reader
+}
+
+// NewCmdIntune builds the command; runF replaces the run function in tests.
+func NewCmdIntune(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{Factory: f, Rand: rand.Reader}
+	cmd := &cobra.Command{
+		Use:   "intune --out DIR [flags]",
+		Short: "Write the Intune bundle for an Entra-joined host pool",
+		Long: `Writes the Session Time Limits profile (Settings Catalog, and an OMA-URI alternative) as
+Graph JSON, the avd-agent Win32 app package (.intunewin, built and encrypted by avdgen), its
+Graph body and encryption info, and a README with the upload steps.`,
+		Example: `  avdgen intune --idle 2h --disconnected 15m --out ./avdgen-intune`,
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return run(opts)
+		},
+	}
+	opts.Spec = specflags.Add(cmd, specflags.Intune)
+	bundlecmd.AddFlags(cmd, &opts.Bundle)
+	return cmd
+}
+
+// New is the registration hook for commands.go.
+func New(f *cmdutil.Factory) *cobra.Command { return NewCmdIntune(f, nil) }
+
+func run(opts *Options) error {
+	if opts.Bundle.Out == "" {
+		return cmdutil.Usagef("--out is required: the folder to write the bundle into")
+	}
+	s, err := opts.Spec.Resolve(false)
+	if err != nil {
+		return &cmdutil.UsageError{Err: err}
+	}
+	at, err := bundlecmd.Time(opts.Factory.Getenv)
+	if err != nil {
+		return err
+	}
+	agents, err := opts.Bundle.Agents(opts.Factory)
+	if err != nil {
+		return err
+	}
+	files, err := intune.Build(intune.Input{Spec: s, Agents: agents, Time: at, AvdgenVersion: buildinfo.Version, Rand: opts.Rand})
+	if err != nil {
+		return err
+	}
+	next := fmt.Sprintf(`next steps (details in %s/README.md):
+  1. avdgen rbac apply --subscription <sub> --resource-group <rg> --host-pool %s
+  2. create the Settings Catalog profile from session-time-limits.settings-catalog.json
+  3. add avd-agent.intunewin as a Win32 app (or POST avd-agent.win32app.json) and assign both to the hosts
+`, opts.Bundle.Out, s.HostPool)
+	return bundlecmd.Emit(opts.Factory.IO, opts.Bundle, "intune", s.HostPool, files, next)
+}

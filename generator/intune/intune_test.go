@@ -1,0 +1,327 @@
+package intune
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/avdgen/avdgen/dist"
+	"github.com/avdgen/avdgen/generator/bundle"
+	"github.com/avdgen/avdgen/generator/internal/oracle"
+	"github.com/avdgen/avdgen/generator/intunewin"
+	"github.com/avdgen/avdgen/generator/spec"
+)
+
+type counter struct{ n byte }
+
+func (c *counter) Read(p []byte) (int, error) {
+	for i := range p {
+		c.n++
+		p[i] = c.n
+	}
+	return len(p), nil
+}
+
+func input(t testing.TB, yaml string) Input {
+	s, err := spec.Decode("t.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Input{
+		Spec: s.WithDefaults(),
+		Agents: dist.Agents{Version: "v1.0.0", ByArch: map[dist.Arch]dist.Agent{
+			dist.AMD64: {Arch: dist.AMD64, Binary: []byte("MZ fake amd64 agent")},
+			dist.ARM64: {Arch: dist.ARM64, Binary: []byte("MZ fake arm64 agent")},
+		}},
+		Time: time.Unix(1700000000, 0).UTC(), AvdgenVersion: "v1.0.0", Rand: &counter{},
+	}
+}
+
+const example = "hostPool: hp-entra\nlimits:\n  idle: 2h\n  disconnected: 15m\n  active: never\n  endSessionOnLimit: true\n"
+
+func build(t testing.TB, yaml string) []bundle.File {
+	files, err := Build(input(t, yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func file(t testing.TB, files []bundle.File, name string) []byte {
+	for _, f := range files {
+		if f.Path == name {
+			return f.Data
+		}
+	}
+	t.Fatalf("no %s", name)
+	return nil
+}
+
+// Every id we emit must exist in Graph's setting definitions.
+func TestSettingIDsExistInGraphDefinitions(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(oracle.Shared(t), "reference", "intune", "SessionTimeLimits-device-settingDefinitions.extract.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var defs []struct {
+		ID      string `json:"id"`
+		Options []struct {
+			ItemID string `json:"itemId"`
+		} `json:"options"`
+	}
+	if err := json.Unmarshal(b, &defs); err != nil {
+		t.Fatal(err)
+	}
+	options := map[string]map[string]bool{}
+	for _, d := range defs {
+		options[d.ID] = map[string]bool{}
+		for _, o := range d.Options {
+			options[d.ID][o.ItemID] = true
+		}
+	}
+	var walk func(ci ChoiceInstance)
+	seen := 0
+	walk = func(ci ChoiceInstance) {
+		seen++
+		opts, ok := options[ci.SettingDefinitionID]
+		if !ok {
+			t.Errorf("settingDefinitionId %s does not exist", ci.SettingDefinitionID)
+		} else if !opts[ci.ChoiceSettingValue.Value] {
+			t.Errorf("option %s is not an option of %s", ci.ChoiceSettingValue.Value, ci.SettingDefinitionID)
+		}
+		for _, c := range ci.ChoiceSettingValue.Children {
+			walk(c)
+		}
+	}
+	for _, y := range []string{example, "limits:\n  disconnected: 5d\n", "limits:\n  idle: never\n  disconnected: 1m\n  active: 18h\n"} {
+		for _, ms := range spec.AllowedLimits {
+			y := y + "" // every allowed value for idle, too
+			s := input(t, y).Spec
+			s.Limits.Idle = spec.Limit{Ms: ms, Set: true}
+			for _, st := range SettingsCatalog(s).Settings {
+				walk(st.SettingInstance)
+			}
+		}
+	}
+	if seen < 100 {
+		t.Errorf("only %d instances checked", seen)
+	}
+}
+
+// keysAt collects the JSON keys at each depth-path, ignoring array indexes.
+func keysAt(v any, path string, out map[string]map[string]bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		if out[path] == nil {
+			out[path] = map[string]bool{}
+		}
+		for k, c := range x {
+			out[path][k] = true
+			keysAt(c, path+"/"+k, out)
+		}
+	case []any:
+		for _, c := range x {
+			keysAt(c, path+"[]", out)
+		}
+	}
+}
+
+// readOnly are export-only properties that must not be POSTed.
+var readOnly = map[string]bool{"@odata.context": true, "createdDateTime": true, "lastModifiedDateTime": true, "settingCount": true, "id": true,
+	"creationSource": true, "priorityMetaData": true, "templateReference": true, "settingInstanceTemplateReference": true, "settingValueTemplateReference": true,
+	"supportsScopeTags": true, "deviceManagementApplicabilityRuleOsEdition": true, "deviceManagementApplicabilityRuleOsVersion": true, "deviceManagementApplicabilityRuleDeviceMode": true}
+
+func compareShape(t *testing.T, ours []byte, refFile string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(oracle.Shared(t), "reference", "intune", refFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o, r any
+	json.Unmarshal(ours, &o)
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	ok, rk := map[string]map[string]bool{}, map[string]map[string]bool{}
+	keysAt(o, "", ok)
+	keysAt(r, "", rk)
+	for path, keys := range ok {
+		for k := range keys {
+			// Exports drop the POST-only @odata.type of each setting (the
+			// IntuneManagement export keeps it); the type values are checked below.
+			if !rk[path][k] && k != "@odata.type" {
+				t.Errorf("%s: key %s/%s is not in the real export", refFile, path, k)
+			}
+		}
+	}
+	for path, keys := range rk {
+		if _, ours := ok[path]; !ours {
+			continue
+		}
+		for k := range keys {
+			if !readOnly[k] && !ok[path][k] && !strings.HasPrefix(k, "@odata.") {
+				t.Errorf("%s: our JSON lacks %s/%s", refFile, path, k)
+			}
+		}
+	}
+	// @odata.type values match wherever both have one.
+	types := func(v any) map[string]bool {
+		m := map[string]bool{}
+		var walk func(any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case map[string]any:
+				if s, ok := x["@odata.type"].(string); ok {
+					m[s] = true
+				}
+				for _, c := range x {
+					walk(c)
+				}
+			case []any:
+				for _, c := range x {
+					walk(c)
+				}
+			}
+		}
+		walk(v)
+		return m
+	}
+	rt := types(r)
+	for ty := range types(o) {
+		if !rt[ty] && ty != "#microsoft.graph.deviceManagementConfigurationSetting" {
+			t.Errorf("@odata.type %s not in %s", ty, refFile)
+		}
+	}
+}
+
+func TestJSONHasTheShapeOfRealExports(t *testing.T) {
+	files := build(t, example)
+	compareShape(t, file(t, files, "session-time-limits.settings-catalog.json"), "MrPRSmith-CIS-W11-L2-terminalserver-sessions.settingscatalog.json")
+	compareShape(t, file(t, files, "session-time-limits.oma-uri.json"), "eneerge-CIS-W10-omauri-TS_SESSIONS.windows10CustomConfiguration.json")
+}
+
+func TestSettingValues(t *testing.T) {
+	p := SettingsCatalog(input(t, example).Spec)
+	var got []string
+	for _, s := range p.Settings {
+		got = append(got, s.SettingInstance.ChoiceSettingValue.Value)
+		for _, c := range s.SettingInstance.ChoiceSettingValue.Children {
+			got = append(got, c.ChoiceSettingValue.Value)
+		}
+	}
+	sort.Strings(got)
+	want := []string{
+		settingPrefix + "ts_session_end_on_limit_2_1",
+		settingPrefix + "ts_sessions_disconnected_timeout_2_1",
+		settingPrefix + "ts_sessions_disconnected_timeout_2_ts_sessions_enddisconnected_900000",
+		settingPrefix + "ts_sessions_idle_limit_2_1",
+		settingPrefix + "ts_sessions_idle_limit_2_ts_sessions_idlelimittext_7200000",
+		settingPrefix + "ts_sessions_limits_2_1",
+		settingPrefix + "ts_sessions_limits_2_ts_sessions_activelimit_0",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("values:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	oma := OMAURI(input(t, "limits:\n  disconnected: 15m\n").Spec)
+	if len(oma.OMASettings) != 2 || oma.OMASettings[0].Value != `<enabled/><data id="TS_SESSIONS_EndDisconnected" value="900000"/>` || oma.OMASettings[1].Value != "<disabled/>" {
+		t.Errorf("OMA settings %+v", oma.OMASettings)
+	}
+}
+
+// The package content: decrypt with the keys from the encryption JSON and
+// check the files, the scripts and the task XML (against Microsoft's XSD).
+func TestPackageContent(t *testing.T) {
+	files := build(t, example)
+	var info intunewin.EncryptionInfo
+	if err := json.Unmarshal(file(t, files, "avd-agent.encryption.json"), &info); err != nil {
+		t.Fatal(err)
+	}
+	outer, err := zip.NewReader(bytes.NewReader(file(t, files, "avd-agent.intunewin")), int64(len(file(t, files, "avd-agent.intunewin"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc []byte
+	for _, f := range outer.File {
+		if f.Name == intunewin.ContentPath {
+			r, _ := f.Open()
+			enc, _ = readAll(r)
+		}
+	}
+	key, _ := base64.StdEncoding.DecodeString(info.EncryptionKey)
+	block, _ := aes.NewCipher(key)
+	plain := make([]byte, len(enc)-48)
+	cipher.NewCBCDecrypter(block, enc[32:48]).CryptBlocks(plain, enc[48:])
+	plain = plain[:len(plain)-int(plain[len(plain)-1])]
+	inner, err := zip.NewReader(bytes.NewReader(plain), int64(len(plain)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	dir := t.TempDir()
+	for _, f := range inner.File {
+		names = append(names, f.Name)
+		r, _ := f.Open()
+		b, _ := readAll(r)
+		os.WriteFile(filepath.Join(dir, f.Name), b, 0o644)
+	}
+	if strings.Join(names, ",") != "avd-agent-amd64.exe,avd-agent-arm64.exe,avd-agent-logoff.xml,install.ps1,uninstall.ps1" {
+		t.Errorf("content %v", names)
+	}
+	oracle.TaskCheck(t, filepath.Join(dir, "avd-agent-logoff.xml"))
+	install, _ := os.ReadFile(filepath.Join(dir, "install.ps1"))
+	for _, want := range []string{"'AMD64' { $source = 'avd-agent-amd64.exe'; $expected = '", "/inheritance:r", "*S-1-5-32-544", "*S-1-5-18",
+		"schtasks.exe /Create /XML", "/TN '\\avdgen\\avd-agent logoff' /F", "exit 1603", "Get-FileHash", "sysnative"} {
+		if !strings.Contains(string(install), want) {
+			t.Errorf("install.ps1 lacks %q", want)
+		}
+	}
+	var app Win32LobApp
+	json.Unmarshal(file(t, files, "avd-agent.win32app.json"), &app)
+	if !strings.Contains(string(install), "-Value '"+app.Rules[0].ComparisonValue+"'") {
+		t.Errorf("install.ps1 does not write the value the detection rule expects (%s)", app.Rules[0].ComparisonValue)
+	}
+	oracle.Golden(t, "install.ps1", install)
+	un, _ := os.ReadFile(filepath.Join(dir, "uninstall.ps1"))
+	oracle.Golden(t, "uninstall.ps1", un)
+}
+
+func readAll(r interface{ Read([]byte) (int, error) }) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}
+
+func TestDeterministicExceptKeys(t *testing.T) {
+	a := build(t, example)
+	in := input(t, example)
+	in.Rand = &counter{n: 99}
+	b, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		same := bytes.Equal(a[i].Data, b[i].Data)
+		random := a[i].Path == "avd-agent.intunewin" || a[i].Path == "avd-agent.encryption.json"
+		if same == random {
+			t.Errorf("%s: identical=%v across different keys", a[i].Path, same)
+		}
+	}
+}
+
+func TestGoldens(t *testing.T) {
+	for _, f := range build(t, example) {
+		if f.Path == "avd-agent.intunewin" {
+			continue
+		}
+		oracle.Golden(t, f.Path, f.Data)
+	}
+}
