@@ -402,4 +402,3 @@ func Pool(n, groups int) []*VM {
 	}
 	return vms
 }
-

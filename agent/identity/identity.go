@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -101,16 +100,11 @@ func NewCredential(o Options) (azcore.TokenCredential, error) {
 func Token(ctx context.Context, cred azcore.TokenCredential, c azure.Cloud, timeout time.Duration) (azcore.AccessToken, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{Scope(c)}})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.Scope()}})
 	if err != nil {
 		return azcore.AccessToken{}, fmt.Errorf("managed identity token for %s: %w", c.ARMAudience, err)
 	}
 	return tok, nil
-}
-
-// Scope is the OAuth scope for the cloud's Resource Manager audience.
-func Scope(c azure.Cloud) string {
-	return strings.TrimRight(c.ARMAudience, "/") + "/.default"
 }
 
 // redirect sends requests meant for the real IMDS to the loopback override.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/avdgen/avdgen/agent/imds"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/versioncmd"
 	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
@@ -23,6 +24,7 @@ func SystemFactory() *cmdutil.Factory {
 	return &cmdutil.Factory{
 		IO:        &cmdutil.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, IsTerminal: isTerminal(os.Stdout)},
 		Now:       time.Now,
+		Sleep:     imds.SleepContext,
 		Getenv:    os.Getenv,
 		Transport: http.DefaultTransport,
 		Agents:    dist.Embedded,

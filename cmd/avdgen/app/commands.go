@@ -7,6 +7,8 @@ import (
 	"github.com/avdgen/avdgen/cmd/avdgen/app/gpocmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/initcmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/intunecmd"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/rbaccmd"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/sweepcmd"
 )
 
 // commands lists avdgen's subcommands besides `version`, in help order.
@@ -15,5 +17,7 @@ func commands() []func(*cmdutil.Factory) *cobra.Command {
 		initcmd.New,
 		gpocmd.New,
 		intunecmd.New,
+		rbaccmd.New,
+		sweepcmd.New,
 	}
 }

@@ -4,12 +4,16 @@
 package cmdutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/dist"
 )
 
@@ -27,6 +31,8 @@ type Factory struct {
 	IO *IOStreams
 	// Now is the clock; generators never call time.Now themselves.
 	Now func() time.Time
+	// Sleep waits (sweep's confirm delay); tests make it instant.
+	Sleep func(context.Context, time.Duration) error
 	// Getenv reads the environment (SOURCE_DATE_EPOCH, AVDGEN_* and the like).
 	Getenv func(string) string
 	// Transport sends every HTTP request a command makes; tests put a loopback
@@ -36,6 +42,9 @@ type Factory struct {
 	Agents func() (dist.Agents, error)
 	// LookPath finds external programs (az for --auth cli); tests stub it.
 	LookPath func(string) (string, error)
+	// Credential, when set, replaces the azidentity credential for --auth
+	// (in-process tests); nil means azidentity.
+	Credential func(auth string, cloud azure.Cloud) (azcore.TokenCredential, error)
 }
 
 // Exit codes shared by every avdgen command.
