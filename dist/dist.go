@@ -5,10 +5,12 @@
 package dist
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,13 +39,44 @@ func FileName(a Arch) string { return "avd-agent-" + string(a) + ".exe" }
 // versionFile holds the version string the Makefile stamped into the agents.
 const versionFile = "VERSION"
 
-// Agent is one agent binary.
+// Agent is one agent binary. Binary holds it in memory (agents from
+// --agent-dir, tests); embedded agents are instead streamed from the
+// executable's read-only data, because copying 15 MB into fresh memory costs
+// more than everything else `avdgen gpo` does (docs/performance.md).
 type Agent struct {
 	Arch   Arch
 	Binary []byte
+	// fsys and name locate an embedded agent; size is its length.
+	fsys fs.FS
+	name string
+	size int64
 	// sum caches SHA256 (set by the loaders): bundles need the digest of
 	// each 8 MB binary several times.
 	sum string
+}
+
+// Size is the binary's length in bytes.
+func (a Agent) Size() int64 {
+	if a.fsys != nil {
+		return a.size
+	}
+	return int64(len(a.Binary))
+}
+
+// Open streams the binary.
+func (a Agent) Open() (io.ReadCloser, error) {
+	if a.fsys != nil {
+		return a.fsys.Open(a.name)
+	}
+	return io.NopCloser(bytes.NewReader(a.Binary)), nil
+}
+
+// Bytes returns the whole binary (read from the embedded data if needed).
+func (a Agent) Bytes() ([]byte, error) {
+	if a.fsys != nil {
+		return fs.ReadFile(a.fsys, a.name)
+	}
+	return a.Binary, nil
 }
 
 // SHA256 is the hex digest of the binary.
@@ -51,8 +84,12 @@ func (a Agent) SHA256() string {
 	if a.sum != "" {
 		return a.sum
 	}
-	sum := sha256.Sum256(a.Binary)
-	return hex.EncodeToString(sum[:])
+	h := sha256.New()
+	if r, err := a.Open(); err == nil {
+		io.Copy(h, r)
+		r.Close()
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Agents is the set of agent binaries a bundle ships.
@@ -74,7 +111,7 @@ var ErrNotBundled = fmt.Errorf("this avdgen was built without the avd-agent bina
 
 // Embedded returns the agents compiled into this avdgen.
 func Embedded() (Agents, error) {
-	return load(embedded, "bin")
+	return load(embedded, "bin", true)
 }
 
 // FromDir loads agents from a folder, e.g. after an admin Authenticode-signs
@@ -83,23 +120,30 @@ func FromDir(dir string) (Agents, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return Agents{}, fmt.Errorf("agent directory %q: %w", dir, err)
 	}
-	ag, err := load(os.DirFS(dir), ".")
+	ag, err := load(os.DirFS(dir), ".", false)
 	if err != nil {
 		return Agents{}, fmt.Errorf("agent directory %q: %w", filepath.Clean(dir), err)
 	}
 	return ag, nil
 }
 
-func load(fsys fs.FS, dir string) (Agents, error) {
+func load(fsys fs.FS, dir string, stream bool) (Agents, error) {
 	out := Agents{ByArch: map[Arch]Agent{}}
 	var missing []string
 	for _, arch := range Arches {
-		b, err := fs.ReadFile(fsys, pathJoin(dir, FileName(arch)))
-		if err != nil || len(b) == 0 {
+		name := pathJoin(dir, FileName(arch))
+		fi, err := fs.Stat(fsys, name)
+		if err != nil || fi.Size() == 0 {
 			missing = append(missing, FileName(arch))
 			continue
 		}
-		ag := Agent{Arch: arch, Binary: b}
+		ag := Agent{Arch: arch, fsys: fsys, name: name, size: fi.Size()}
+		if !stream {
+			if ag.Binary, err = fs.ReadFile(fsys, name); err != nil {
+				return Agents{}, err
+			}
+			ag.fsys = nil
+		}
 		ag.sum = ag.SHA256()
 		out.ByArch[arch] = ag
 	}

@@ -56,7 +56,7 @@ func TestLoadMissingArch(t *testing.T) {
 
 func TestEmbeddedPlaceholderSaysHowToFix(t *testing.T) {
 	fsys := fstest.MapFS{"bin/README.txt": {Data: []byte("placeholder")}}
-	_, err := load(fsys, "bin")
+	_, err := load(fsys, "bin", true)
 	if !errors.Is(err, ErrNotBundled) {
 		t.Fatalf("load of placeholder-only bin = %v, want ErrNotBundled", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path"
 	"sort"
 	"strings"
@@ -25,6 +26,18 @@ type File struct {
 	// SHA256 may carry the hex digest when the producer already has it
 	// (the agent binaries); Build computes it otherwise.
 	SHA256 string
+	// Open streams the content instead of Data (the embedded agents, which
+	// are not copied into memory); Size and SHA256 must then be set.
+	Open func() (io.ReadCloser, error)
+	Size int64
+}
+
+// Len is the file's size in bytes.
+func (f File) Len() int64 {
+	if f.Open != nil {
+		return f.Size
+	}
+	return int64(len(f.Data))
 }
 
 // ManifestName is the file every bundle carries listing its files.
@@ -34,7 +47,7 @@ const ManifestName = "avdgen-manifest.json"
 type ManifestFile struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
-	Size   int    `json:"size"`
+	Size   int64  `json:"size"`
 	Kind   Kind   `json:"kind"`
 }
 
@@ -61,11 +74,14 @@ func Build(files []File, command, generator, hostPool string) ([]File, Manifest,
 			return nil, Manifest{}, fmt.Errorf("internal error: %s rendered twice", f.Path)
 		}
 		digest := f.SHA256
+		if digest == "" && f.Open != nil {
+			return nil, Manifest{}, fmt.Errorf("internal error: streamed file %s has no digest", f.Path)
+		}
 		if digest == "" {
 			sum := sha256.Sum256(f.Data)
 			digest = hex.EncodeToString(sum[:])
 		}
-		m.Files = append(m.Files, ManifestFile{Path: f.Path, SHA256: digest, Size: len(f.Data), Kind: f.Kind})
+		m.Files = append(m.Files, ManifestFile{Path: f.Path, SHA256: digest, Size: f.Len(), Kind: f.Kind})
 	}
 	data, err := m.JSON()
 	if err != nil {

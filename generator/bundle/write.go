@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -93,7 +94,7 @@ func Write(dir string, files []File, opts WriteOptions) error {
 		if err != nil {
 			return err
 		}
-		_, werr := tmp.Write(f.Data)
+		werr := writeContent(tmp, f)
 		cerr := tmp.Close()
 		if werr == nil {
 			werr = cerr
@@ -125,4 +126,22 @@ func removeEmptyParents(root, d string) {
 		}
 		d = filepath.Dir(d)
 	}
+}
+
+// writeContent copies a streamed file, or writes Data.
+func writeContent(w io.Writer, f File) error {
+	if f.Open == nil {
+		_, err := w.Write(f.Data)
+		return err
+	}
+	r, err := f.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	n, err := io.Copy(w, r)
+	if err == nil && n != f.Size {
+		err = fmt.Errorf("wrote %d bytes, expected %d", n, f.Size)
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package gpo
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +55,16 @@ func writeAll(t testing.TB, files []bundle.File) string {
 	for _, f := range files {
 		p := filepath.Join(dir, filepath.FromSlash(f.Path))
 		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+		data := f.Data
+		if f.Open != nil {
+			r, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ = io.ReadAll(r)
+			r.Close()
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -65,7 +65,7 @@ func Build(in Input) ([]bundle.File, error) {
 		return nil, err
 	}
 	for _, a := range dist.Arches {
-		if ag, ok := in.Agents.Get(a); !ok || len(ag.Binary) == 0 {
+		if ag, ok := in.Agents.Get(a); !ok || ag.Size() == 0 {
 			return nil, fmt.Errorf("no avd-agent binary for windows/%s: %w", a, dist.ErrNotBundled)
 		}
 	}
@@ -99,7 +99,11 @@ func Build(in Input) ([]bundle.File, error) {
 	}
 	for _, a := range dist.Arches {
 		ag, _ := in.Agents.Get(a)
-		content = append(content, intunewin.File{Name: dist.FileName(a), Data: ag.Binary})
+		b, err := ag.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		content = append(content, intunewin.File{Name: dist.FileName(a), Data: b})
 	}
 	pkg, err := intunewin.Build(s.Intune.AppName, "install.ps1", content, in.Time, in.Rand)
 	if err != nil {

@@ -18,11 +18,11 @@ func Files(dir string, agents dist.Agents) ([]bundle.File, error) {
 	var sums strings.Builder
 	for _, arch := range dist.Arches {
 		ag, ok := agents.Get(arch)
-		if !ok || len(ag.Binary) == 0 {
+		if !ok || ag.Size() == 0 {
 			return nil, fmt.Errorf("no avd-agent binary for windows/%s: %w", arch, dist.ErrNotBundled)
 		}
 		name := dist.FileName(arch)
-		out = append(out, bundle.File{Path: path.Join(dir, name), Data: ag.Binary, Kind: "agent", Executable: true, SHA256: ag.SHA256()})
+		out = append(out, bundle.File{Path: path.Join(dir, name), Open: ag.Open, Size: ag.Size(), Kind: "agent", Executable: true, SHA256: ag.SHA256()})
 		fmt.Fprintf(&sums, "%s  %s\n", ag.SHA256(), name)
 	}
 	out = append(out, bundle.File{Path: path.Join(dir, "SHA256SUMS"), Data: []byte(sums.String()), Kind: "checksums"})

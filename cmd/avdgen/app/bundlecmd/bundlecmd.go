@@ -80,7 +80,7 @@ func Emit(io *cmdutil.IOStreams, o Options, command, hostPool string, files []bu
 		}
 		fmt.Fprintf(io.Out, "dry run: would write %d files into %s\n", len(all), o.Out)
 		for _, f := range all {
-			fmt.Fprintf(io.Out, "  %-12s %10d  %s\n", f.Kind, len(f.Data), f.Path)
+			fmt.Fprintf(io.Out, "  %-12s %10d  %s\n", f.Kind, f.Len(), f.Path)
 		}
 		return nil
 	}

@@ -48,7 +48,7 @@ func run(opts *Options) error {
 	fmt.Fprintf(out, "avd-agent %s\n", agents.Version)
 	for _, arch := range dist.Arches {
 		ag, _ := agents.Get(arch)
-		fmt.Fprintf(out, "  windows/%-5s %s  sha256:%s  %d bytes\n", arch, dist.FileName(arch), ag.SHA256(), len(ag.Binary))
+		fmt.Fprintf(out, "  windows/%-5s %s  sha256:%s  %d bytes\n", arch, dist.FileName(arch), ag.SHA256(), ag.Size())
 	}
 	return nil
 }
