@@ -49,7 +49,11 @@ func BenchmarkIntuneBundle(b *testing.B) {
 	os.MkdirAll(agentDir, 0o755)
 	for _, a := range dist.Arches {
 		ag, _ := agents.Get(a)
-		os.WriteFile(filepath.Join(agentDir, dist.FileName(a)), ag.Binary, 0o755)
+		bin, err := ag.Bytes()
+		if err != nil || len(bin) == 0 {
+			b.Fatalf("agent %s: %v", a, err)
+		}
+		os.WriteFile(filepath.Join(agentDir, dist.FileName(a)), bin, 0o755)
 	}
 	bin := filepath.Join(work, "avdgen")
 	if out, err := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/avdgen/avdgen/cmd/avdgen").CombinedOutput(); err != nil {
