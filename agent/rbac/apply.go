@@ -20,6 +20,8 @@ type Options struct {
 	Scope       string // where the role definition lives (default /subscriptions/S)
 	Concurrency int
 	DryRun      bool
+	// Progress, when set, is called after each VM with the count done.
+	Progress func(done, total int)
 }
 
 // VMResult is what apply did for one VM.
@@ -74,6 +76,8 @@ func Apply(ctx context.Context, c *armvm.Client, o Options) (Report, error) {
 	results := make([]VMResult, len(hosts))
 	sem := make(chan struct{}, o.Concurrency)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
 	for i, h := range hosts {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -81,6 +85,12 @@ func Apply(ctx context.Context, c *armvm.Client, o Options) (Report, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			results[i] = applyVM(ctx, c, o, role, h, vms, existing)
+			if o.Progress != nil {
+				mu.Lock()
+				done++
+				o.Progress(done, len(hosts))
+				mu.Unlock()
+			}
 		}(i, h)
 	}
 	wg.Wait()

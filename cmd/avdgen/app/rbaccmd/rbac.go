@@ -119,7 +119,16 @@ func runApply(o *ApplyOptions) error {
 	if err != nil {
 		return err
 	}
-	rep, err := rbac.Apply(context.Background(), c, rbac.Options{Pool: o.Azure.Pool, Scope: o.Scope, Concurrency: o.Azure.Concurrency, DryRun: o.DryRun})
+	opts := rbac.Options{Pool: o.Azure.Pool, Scope: o.Scope, Concurrency: o.Azure.Concurrency, DryRun: o.DryRun}
+	if o.Factory.IO.IsTerminal {
+		opts.Progress = func(done, total int) {
+			fmt.Fprintf(o.Factory.IO.ErrOut, "\r%d/%d VMs", done, total)
+			if done == total {
+				fmt.Fprintln(o.Factory.IO.ErrOut)
+			}
+		}
+	}
+	rep, err := rbac.Apply(context.Background(), c, opts)
 	if err != nil {
 		return err
 	}

@@ -83,11 +83,13 @@ func TestApplyExitsNonZeroWhenAVMFails(t *testing.T) {
 	fake := fakepool.New(t, sub, "rg-avd", "hp1", fakepool.Pool(4, 1))
 	fake.FailPatch("avd-00002")
 	f, out, errOut := factory(t)
+	f.IO.IsTerminal = true
 	cmd := New(f)
 	cmd.SetArgs([]string{"apply", "--subscription", sub, "--resource-group", "rg-avd", "--host-pool", "hp1", "--auth", "cli", "--arm-endpoint", fake.URL})
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	err := cmd.Execute()
-	if !errors.Is(err, cmdutil.SilentError) || !strings.Contains(errOut.String(), "1 VM(s) failed") || !strings.Contains(out.String(), "3 changed") {
+	if !errors.Is(err, cmdutil.SilentError) || !strings.Contains(errOut.String(), "1 VM(s) failed") || !strings.Contains(out.String(), "3 changed") ||
+		!strings.Contains(errOut.String(), "\r4/4 VMs") {
 		t.Errorf("err %v\n%s\n%s", err, out, errOut)
 	}
 }
