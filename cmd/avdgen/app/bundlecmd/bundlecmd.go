@@ -13,9 +13,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/specflags"
 	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
 	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/generator/bundle"
+	"github.com/avdgen/avdgen/generator/spec"
 )
 
 // Options common to bundle commands.
@@ -63,6 +65,24 @@ func Time(getenv func(string) string) (time.Time, error) {
 		return time.Time{}, cmdutil.Usagef("SOURCE_DATE_EPOCH %q: want seconds since 1970 (a non-negative integer)", v)
 	}
 	return time.Unix(n, 0).UTC(), nil
+}
+
+// Inputs checks --out and resolves the spec, the bundle time and the
+// agents: everything a bundle command needs before it renders.
+func (o Options) Inputs(f *cmdutil.Factory, flags *specflags.Flags, needDomain bool) (spec.Spec, dist.Agents, time.Time, error) {
+	if o.Out == "" {
+		return spec.Spec{}, dist.Agents{}, time.Time{}, cmdutil.Usagef("--out is required: the folder to write the bundle into")
+	}
+	s, err := flags.Resolve(needDomain)
+	if err != nil {
+		return s, dist.Agents{}, time.Time{}, &cmdutil.UsageError{Err: err}
+	}
+	at, err := Time(f.Getenv)
+	if err != nil {
+		return s, dist.Agents{}, at, err
+	}
+	agents, err := o.Agents(f)
+	return s, agents, at, err
 }
 
 // Emit adds the manifest, then lists (--dry-run) or writes the files.

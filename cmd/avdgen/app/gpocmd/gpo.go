@@ -48,18 +48,7 @@ Import-AvdGpo.ps1. Everything is rendered in memory first; nothing is half-writt
 func New(f *cmdutil.Factory) *cobra.Command { return NewCmdGPO(f, nil) }
 
 func run(opts *Options) error {
-	if opts.Bundle.Out == "" {
-		return cmdutil.Usagef("--out is required: the folder to write the bundle into")
-	}
-	s, err := opts.Spec.Resolve(true)
-	if err != nil {
-		return &cmdutil.UsageError{Err: err}
-	}
-	at, err := bundlecmd.Time(opts.Factory.Getenv)
-	if err != nil {
-		return err
-	}
-	agents, err := opts.Bundle.Agents(opts.Factory)
+	s, agents, at, err := opts.Bundle.Inputs(opts.Factory, opts.Spec, true)
 	if err != nil {
 		return err
 	}

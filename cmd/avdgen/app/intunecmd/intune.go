@@ -51,18 +51,7 @@ Graph body and encryption info, and a README with the upload steps.`,
 func New(f *cmdutil.Factory) *cobra.Command { return NewCmdIntune(f, nil) }
 
 func run(opts *Options) error {
-	if opts.Bundle.Out == "" {
-		return cmdutil.Usagef("--out is required: the folder to write the bundle into")
-	}
-	s, err := opts.Spec.Resolve(false)
-	if err != nil {
-		return &cmdutil.UsageError{Err: err}
-	}
-	at, err := bundlecmd.Time(opts.Factory.Getenv)
-	if err != nil {
-		return err
-	}
-	agents, err := opts.Bundle.Agents(opts.Factory)
+	s, agents, at, err := opts.Bundle.Inputs(opts.Factory, opts.Spec, false)
 	if err != nil {
 		return err
 	}
