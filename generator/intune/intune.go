@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/avdgen/avdgen/agent/contract"
@@ -117,6 +118,19 @@ func Build(in Input) ([]bundle.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	taskText, err := task.StandaloneText(logoff)
+	if err != nil {
+		return nil, err
+	}
+	data["TaskXML"] = strings.TrimRight(taskText, "\r\n")
+	detect, err := script("detect-avd-agent-task.ps1.tmpl", data)
+	if err != nil {
+		return nil, err
+	}
+	remediate, err := script("remediate-avd-agent-task.ps1.tmpl", data)
+	if err != nil {
+		return nil, err
+	}
 	data["UnencryptedSize"] = pkg.UnencryptedSize
 	data["EncryptedSize"] = len(pkg.Encrypted)
 	readme, err := textrender.Render("README.intune.md.tmpl", data)
@@ -129,6 +143,8 @@ func Build(in Input) ([]bundle.File, error) {
 		{Path: "avd-agent.intunewin", Data: pkg.Intunewin, Kind: "intunewin"},
 		{Path: "avd-agent.win32app.json", Data: app, Kind: "graph-json"},
 		{Path: "session-time-limits.oma-uri.json", Data: oma, Kind: "graph-json"},
+		{Path: "remediation/detect-avd-agent-task.ps1", Data: detect, Kind: "script"},
+		{Path: "remediation/remediate-avd-agent-task.ps1", Data: remediate, Kind: "script"},
 		{Path: "session-time-limits.settings-catalog.json", Data: catalog, Kind: "graph-json"},
 	}, nil
 }
@@ -156,6 +172,7 @@ func templateData(in Input, version string, l task.Logoff) map[string]any {
 		"Spec": in.Spec, "Version": in.AvdgenVersion, "DetectionVersion": version, "Agents": agents,
 		"AgentExe": contract.AgentExe, "TaskPath": contract.TaskPath, "DetectionKey": contract.DetectionKey,
 		"DetectionValue": contract.DetectionValue, "Limits": policy.Rows(in.Spec.Limits),
-		"InstallCommand": InstallCommand, "UninstallCommand": UninstallCommand, "Command": l.Command,
+		"InstallCommand": InstallCommand, "UninstallCommand": UninstallCommand, "Command": l.Command, "Arguments": l.Arguments,
+		"TaskFolder": contract.TaskFolder, "TaskName": contract.TaskName,
 	}
 }

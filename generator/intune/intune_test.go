@@ -325,3 +325,29 @@ func TestGoldens(t *testing.T) {
 		oracle.Golden(t, f.Path, f.Data)
 	}
 }
+
+// The remediation pair re-registers exactly the task the package installs.
+func TestRemediationScripts(t *testing.T) {
+	files := build(t, example)
+	rem := string(file(t, files, "remediation/remediate-avd-agent-task.ps1"))
+	start, end := strings.Index(rem, "@'\r\n"), strings.Index(rem, "\r\n'@")
+	if start < 0 || end < start {
+		t.Fatal("no here-string in the remediation script")
+	}
+	xmlPath := filepath.Join(t.TempDir(), "task.xml")
+	os.WriteFile(xmlPath, []byte(strings.Replace(rem[start+4:end], `encoding="UTF-16"`, `encoding="UTF-8"`, 1)), 0o644)
+	oracle.TaskCheck(t, xmlPath)
+	det := string(file(t, files, "remediation/detect-avd-agent-task.ps1"))
+	for _, want := range []string{
+		`$expectedCommand = '%ProgramFiles%\avdgen\avd-agent.exe'`,
+		`$expectedArguments = 'logoff --session $(SessionId) --user "$(User)" --grace 1m30s --action deallocate --exclude-tag avdgen-exclude=true'`,
+		`-TaskPath '\avdgen\' -TaskName 'avd-agent logoff'`,
+	} {
+		if !strings.Contains(det, want) {
+			t.Errorf("detection script lacks %q", want)
+		}
+	}
+	if !strings.Contains(rem, `Register-ScheduledTask -Xml $xml -TaskPath '\avdgen\' -TaskName 'avd-agent logoff' -Force`) {
+		t.Error("remediation does not register the task under its path")
+	}
+}

@@ -183,6 +183,16 @@ func element(l Logoff, p principal) *etree.Element {
 // Standalone renders the task document for schtasks /create /xml: UTF-16LE
 // with BOM and CRLF line endings, as Task Scheduler exports it.
 func Standalone(l Logoff) ([]byte, error) {
+	s, err := StandaloneText(l)
+	if err != nil {
+		return nil, err
+	}
+	return UTF16LE(s), nil
+}
+
+// StandaloneText is the same document as text with CRLF line endings, for
+// scripts that pass it to Register-ScheduledTask -Xml.
+func StandaloneText(l Logoff) (string, error) {
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-16"`)
 	t := element(l, standalone)
@@ -191,9 +201,9 @@ func Standalone(l Logoff) ([]byte, error) {
 	doc.Indent(2)
 	s, err := doc.WriteToString()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return UTF16LE(CRLF(s)), nil
+	return CRLF(s), nil
 }
 
 // CRLF turns LF line endings into CRLF.

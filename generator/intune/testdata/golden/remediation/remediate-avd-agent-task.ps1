@@ -1,0 +1,74 @@
+﻿<#
+    avdgen v1.0.0: Intune Remediations script for host pool hp-entra.
+    Registers the logoff task \avdgen\avd-agent logoff again from the definition avdgen generated, replacing an
+    altered one. Run as SYSTEM, in 64-bit PowerShell. The agent itself is installed by the Win32 app.
+#>
+$ErrorActionPreference = 'Stop'
+$xml = @'
+<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.3" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">
+  <RegistrationInfo>
+    <Date>2023-11-14T22:13:20</Date>
+    <Author>avdgen</Author>
+    <Description>avdgen: after a user signs out of host pool hp-entra, deallocate this VM when no user session is left (avd-agent logoff). Log: %ProgramData%\avdgen\avd-agent.log</Description>
+    <URI>\avdgen\avd-agent logoff</URI>
+  </RegistrationInfo>
+  <Triggers>
+    <EventTrigger>
+      <Enabled>true</Enabled>
+      <Subscription>&lt;QueryList&gt;&lt;Query Id=&quot;0&quot; Path=&quot;Microsoft-Windows-TerminalServices-LocalSessionManager/Operational&quot;&gt;&lt;Select Path=&quot;Microsoft-Windows-TerminalServices-LocalSessionManager/Operational&quot;&gt;*[System[(EventID=23)]]&lt;/Select&gt;&lt;/Query&gt;&lt;/QueryList&gt;</Subscription>
+      <ValueQueries>
+        <Value name="SessionId">Event/UserData/EventXML/SessionID</Value>
+        <Value name="User">Event/UserData/EventXML/User</Value>
+      </ValueQueries>
+    </EventTrigger>
+    <EventTrigger>
+      <Enabled>true</Enabled>
+      <Subscription>&lt;QueryList&gt;&lt;Query Id=&quot;0&quot; Path=&quot;System&quot;&gt;&lt;Select Path=&quot;System&quot;&gt;*[System[Provider[@Name=&apos;Microsoft-Windows-Winlogon&apos;] and (EventID=7002)]]&lt;/Select&gt;&lt;/Query&gt;&lt;/QueryList&gt;</Subscription>
+      <ValueQueries>
+        <Value name="SessionId">Event/EventData/Data[@Name=&apos;TSId&apos;]</Value>
+        <Value name="User">Event/EventData/Data[@Name=&apos;UserSid&apos;]</Value>
+      </ValueQueries>
+    </EventTrigger>
+  </Triggers>
+  <Principals>
+    <Principal id="Author">
+      <UserId>S-1-5-18</UserId>
+      <RunLevel>HighestAvailable</RunLevel>
+    </Principal>
+  </Principals>
+  <Settings>
+    <MultipleInstancesPolicy>Queue</MultipleInstancesPolicy>
+    <DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries>
+    <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>
+    <AllowHardTerminate>true</AllowHardTerminate>
+    <StartWhenAvailable>false</StartWhenAvailable>
+    <RunOnlyIfNetworkAvailable>false</RunOnlyIfNetworkAvailable>
+    <IdleSettings>
+      <StopOnIdleEnd>false</StopOnIdleEnd>
+      <RestartOnIdle>false</RestartOnIdle>
+    </IdleSettings>
+    <AllowStartOnDemand>true</AllowStartOnDemand>
+    <Enabled>true</Enabled>
+    <Hidden>false</Hidden>
+    <RunOnlyIfIdle>false</RunOnlyIfIdle>
+    <WakeToRun>false</WakeToRun>
+    <ExecutionTimeLimit>PT11M30S</ExecutionTimeLimit>
+    <Priority>7</Priority>
+  </Settings>
+  <Actions Context="Author">
+    <Exec>
+      <Command>%ProgramFiles%\avdgen\avd-agent.exe</Command>
+      <Arguments>logoff --session $(SessionId) --user &quot;$(User)&quot; --grace 1m30s --action deallocate --exclude-tag avdgen-exclude=true</Arguments>
+    </Exec>
+  </Actions>
+</Task>
+'@
+try {
+    Register-ScheduledTask -Xml $xml -TaskPath '\avdgen\' -TaskName 'avd-agent logoff' -Force | Out-Null
+    Write-Output 'avd-agent logoff task registered'
+    exit 0
+} catch {
+    Write-Output "remediation failed: $($_.Exception.Message)"
+    exit 1
+}
