@@ -67,6 +67,8 @@ type Server struct {
 	Permissions []map[string][]string
 	// WantAudience, when set, is the token resource the fake insists on.
 	WantAudience string
+	// PermissionsStatus, when set, is the permissions API's status (e.g. 403).
+	PermissionsStatus int
 
 	mu       sync.Mutex
 	requests []Request
@@ -215,6 +217,10 @@ func (s *Server) deallocate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) permissions(w http.ResponseWriter, r *http.Request) {
+	if s.PermissionsStatus != 0 {
+		write(w, Reply{Status: s.PermissionsStatus, Body: `{"error":{"code":"AuthorizationFailed","message":"no access"}}`})
+		return
+	}
 	perms := s.Permissions
 	if perms == nil {
 		perms = []map[string][]string{{"actions": {"Microsoft.Compute/virtualMachines/deallocate/action"}, "notActions": {}}}

@@ -474,3 +474,27 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version: %d %q", code, h.out.String())
 	}
 }
+
+func TestCheckPermissionsUnreadableIsAWarning(t *testing.T) {
+	h := newHarness(t, fakeazure.DefaultVM())
+	h.fake.PermissionsStatus = 403
+	if code := h.run("check"); code != ExitOK {
+		t.Fatalf("exit %d:\n%s", code, h.out.String())
+	}
+	if !strings.Contains(h.out.String(), "WARN  permission") {
+		t.Errorf("report:\n%s", h.out.String())
+	}
+}
+
+func TestCheckWithoutIMDS(t *testing.T) {
+	h := newHarness(t, fakeazure.DefaultVM())
+	h.fake.IMDSReplies = []fakeazure.Reply{{Status: 404, Body: "no"}}
+	if code := h.run("check"); code != ExitFailure {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"FAIL  imds", "FAIL  token", "FAIL  permission"} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, h.out.String())
+		}
+	}
+}
