@@ -16,6 +16,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
 
 	"github.com/avdgen/avdgen/agent/azure"
+	"github.com/avdgen/avdgen/agent/imds"
 )
 
 // Options pick the identity and where IMDS is.
@@ -79,7 +80,7 @@ func NewCredential(o Options) (azcore.TokenCredential, error) {
 	base := o.Transport
 	if base == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.Proxy = nil // IMDS is never reached through a proxy
+		t.Proxy = imds.ProxyExceptIMDS // IMDS is never reached through a proxy
 		base = t
 	}
 	rt := base

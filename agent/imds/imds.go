@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -41,15 +42,29 @@ type Client struct {
 	Sleep func(context.Context, time.Duration) error
 }
 
-// NoProxyClient returns an HTTP client that never uses a proxy, as IMDS
-// requires (Go's ProxyFromEnvironment does not exempt 169.254.169.254).
+// NoProxyClient returns the agent's HTTP client: IMDS is never reached
+// through a proxy (Go's ProxyFromEnvironment does not exempt
+// 169.254.169.254), while Resource Manager still honours HTTPS_PROXY for
+// hosts that must use one.
 func NoProxyClient(base http.RoundTripper) *http.Client {
 	if base == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.Proxy = nil
+		t.Proxy = ProxyExceptIMDS
 		base = t
 	}
-	return &http.Client{Transport: base, Timeout: 10 * time.Second}
+	return &http.Client{Transport: base, Timeout: 60 * time.Second}
+}
+
+// envProxy is the proxy for every other host (a seam for tests: Go reads
+// the proxy environment only once per process).
+var envProxy = http.ProxyFromEnvironment
+
+// ProxyExceptIMDS is http.ProxyFromEnvironment, except for IMDS.
+func ProxyExceptIMDS(r *http.Request) (*url.URL, error) {
+	if r.URL.Hostname() == "169.254.169.254" {
+		return nil, nil
+	}
+	return envProxy(r)
 }
 
 // SleepContext waits d or until ctx ends.

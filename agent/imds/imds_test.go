@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -102,9 +103,18 @@ func TestInstanceDeadline(t *testing.T) {
 	}
 }
 
-func TestNoProxyClient(t *testing.T) {
+func TestNoProxyForIMDS(t *testing.T) {
+	proxy, _ := url.Parse("http://proxy.example:3128")
+	orig := envProxy
+	envProxy = http.ProxyURL(proxy)
+	defer func() { envProxy = orig }()
 	tr := NoProxyClient(nil).Transport.(*http.Transport)
-	if tr.Proxy != nil {
-		t.Error("IMDS client uses a proxy")
+	imdsReq, _ := http.NewRequest("GET", "http://169.254.169.254/metadata/instance", nil)
+	if p, _ := tr.Proxy(imdsReq); p != nil {
+		t.Errorf("IMDS would go through proxy %s", p)
+	}
+	armReq, _ := http.NewRequest("POST", "https://management.azure.com/x", nil)
+	if p, _ := tr.Proxy(armReq); p == nil || p.Host != "proxy.example:3128" {
+		t.Errorf("ARM proxy = %v, want the configured proxy", p)
 	}
 }

@@ -290,7 +290,7 @@ func filesXML(s spec.Spec, id ids, at time.Time) ([]byte, error) {
 		f.CreateAttr("clsid", fileCLSID)
 		f.CreateAttr("name", "avd-agent.exe")
 		f.CreateAttr("status", "avd-agent.exe")
-		f.CreateAttr("image", "3") // 3 = replace, as GPMC shows action R
+		f.CreateAttr("image", "1") // GPMC: 0 create, 1 replace, 2 update, 3 delete
 		f.CreateAttr("changed", at.Format("2006-01-02 15:04:05"))
 		f.CreateAttr("uid", id.fileUID[arch])
 		f.CreateAttr("bypassErrors", "1")
