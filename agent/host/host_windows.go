@@ -28,6 +28,7 @@ var (
 
 	procWTSQuerySessionInformationW = modwtsapi32.NewProc("WTSQuerySessionInformationW")
 	procGetSystemMetrics            = moduser32.NewProc("GetSystemMetrics")
+	procGetTickCount64              = windows.NewLazySystemDLL("kernel32.dll").NewProc("GetTickCount64")
 	procEvtQuery                    = modwevtapi.NewProc("EvtQuery")
 	procEvtNext                     = modwevtapi.NewProc("EvtNext")
 	procEvtRender                   = modwevtapi.NewProc("EvtRender")
@@ -103,7 +104,8 @@ func (winProbe) LastShutdownInitiated(within time.Duration) (time.Time, bool, er
 	if err := procEvtQuery.Find(); err != nil {
 		return time.Time{}, false, fmt.Errorf("%w: %v", ErrEventLogUnavailable, err)
 	}
-	q, err := windows.UTF16PtrFromString(ShutdownQuery(within))
+	up, _, _ := procGetTickCount64.Call()
+	q, err := windows.UTF16PtrFromString(ShutdownQuery(SinceBoot(within, time.Duration(up)*time.Millisecond)))
 	if err != nil {
 		return time.Time{}, false, err
 	}

@@ -21,6 +21,16 @@ func ShutdownQuery(within time.Duration) string {
 	return fmt.Sprintf("*[System[(EventID=1074) and TimeCreated[timediff(@SystemTime) <= %d]]]", within.Milliseconds())
 }
 
+// SinceBoot limits the event 1074 window to the current boot: a restart
+// initiated before this boot is over, and must not stop a later logoff from
+// deallocating.
+func SinceBoot(within, uptime time.Duration) time.Duration {
+	if uptime > 0 && uptime < within {
+		return uptime
+	}
+	return within
+}
+
 var systemTime = regexp.MustCompile(`<TimeCreated SystemTime=['"]([^'"]+)['"]`)
 
 // EventTime extracts TimeCreated/@SystemTime from an event rendered as XML.

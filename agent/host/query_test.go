@@ -38,3 +38,15 @@ func TestJoinUserAndStates(t *testing.T) {
 		t.Error("WTS state numbering")
 	}
 }
+
+func TestSinceBoot(t *testing.T) {
+	if got := SinceBoot(10*time.Minute, 3*time.Minute); got != 3*time.Minute {
+		t.Errorf("booted 3 min ago: window %s, want 3m (a restart before this boot is over)", got)
+	}
+	if got := SinceBoot(10*time.Minute, 2*time.Hour); got != 10*time.Minute {
+		t.Errorf("window %s, want 10m", got)
+	}
+	if got := SinceBoot(10*time.Minute, 0); got != 10*time.Minute {
+		t.Errorf("unknown uptime: window %s, want 10m", got)
+	}
+}
