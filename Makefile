@@ -10,7 +10,7 @@ ARCHES    := amd64 arm64
 AGENTS    := $(foreach a,$(ARCHES),dist/bin/avd-agent-$(a).exe)
 GOFILES   := $(shell find . -name '*.go' -not -path './out/*') go.mod go.sum
 
-.PHONY: all agents avdgen test vet bench example clean FORCE
+.PHONY: all agents avdgen deps test vet bench example dist clean FORCE
 
 all: avdgen
 
@@ -27,10 +27,17 @@ avdgen: bin/avdgen
 bin/avdgen: agents $(GOFILES)
 	$(BUILD) -o $@ ./cmd/avdgen
 
-# The README's test command. Builds the agents first so the tests that run the
-# real Windows build under Wine and the bundle tests have them.
-test: agents
-	$(GO) test -count=1 ./...
+# Everything the tests use: Debian packages (apt-get, as root or with sudo)
+# and tree-sitter-powershell from npm. Does nothing when all is there.
+deps:
+	bash .ci/deps
+
+# The README's test command. Installs what is missing, builds the agents first
+# so the tests that run the real Windows build under Wine and the bundle tests
+# have them, then runs every test; nothing is skipped.
+test: deps agents
+	$(GO) build -o bin/testsummary ./cmd/internal/testsummary
+	bash -o pipefail -c '$(GO) test -count=1 -json ./... | bin/testsummary'
 
 vet:
 	$(GO) vet ./...
@@ -44,6 +51,21 @@ example: bin/avdgen
 	rm -rf out/example-gpo
 	./bin/avdgen gpo --config examples/avdgen.yaml --out out/example-gpo
 	./bin/avdgen version
+
+# avdgen for every admin's machine, each with both agents embedded, as
+# archives plus SHA256SUMS in out/dist. Reproducible: the same commit gives
+# the same bytes (fixed file times from the commit, sorted entries, no owner).
+DIST_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+dist: agents
+	rm -rf out/dist
+	@for t in $(DIST_TARGETS); do os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  echo "dist: avdgen $(VERSION) $$os/$$arch"; \
+	  GOOS=$$os GOARCH=$$arch $(BUILD) -o out/dist/stage/avdgen_$(VERSION)_$${os}_$${arch}/avdgen$$ext ./cmd/avdgen || exit 1; \
+	  cp README.md out/dist/stage/avdgen_$(VERSION)_$${os}_$${arch}/; done
+	$(GO) run ./cmd/internal/distpack -mtime $(SOURCE_DATE_EPOCH) out/dist/stage out/dist
+	rm -rf out/dist/stage
+	cat out/dist/SHA256SUMS
 
 clean:
 	rm -rf bin out $(AGENTS) dist/bin/VERSION

@@ -15,10 +15,10 @@ import (
 	"github.com/avdgen/avdgen/generator/internal/oracle"
 )
 
-// refBackups are the real GPMC backups in ../shared/reference/gpo-backups.
+// refBackups are the real GPMC backups in testdata/reference/gpo-backups.
 func refBackups(t *testing.T) []string {
-	dirs, _ := filepath.Glob(filepath.Join(oracle.Shared(t), "reference", "gpo-backups", "*", "{*}"))
-	if len(dirs) < 3 {
+	dirs, _ := filepath.Glob(filepath.Join(oracle.Reference(t, "gpo-backups"), "*", "{*}"))
+	if len(dirs) < 2 {
 		t.Fatalf("reference backups not found (%d)", len(dirs))
 	}
 	return dirs
@@ -159,7 +159,7 @@ func TestBackupStructureMatchesGPMC(t *testing.T) {
 		}
 	}
 	// manifest.xml against the real one.
-	refManifest, err := os.ReadFile(filepath.Join(oracle.Shared(t), "reference", "gpo-backups", "bginfo-files-schtasks", "manifest.xml"))
+	refManifest, err := os.ReadFile(oracle.Reference(t, "gpo-backups", "nsacyber-registry-only", "manifest.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}

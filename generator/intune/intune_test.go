@@ -68,7 +68,7 @@ func file(t testing.TB, files []bundle.File, name string) []byte {
 
 // Every id we emit must exist in Graph's setting definitions.
 func TestSettingIDsExistInGraphDefinitions(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(oracle.Shared(t), "reference", "intune", "SessionTimeLimits-device-settingDefinitions.extract.json"))
+	b, err := os.ReadFile(oracle.Reference(t, "intune", "SessionTimeLimits-device-settingDefinitions.extract.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ var readOnly = map[string]bool{"@odata.context": true, "createdDateTime": true, 
 
 func compareShape(t *testing.T, ours []byte, refFile string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(oracle.Shared(t), "reference", "intune", refFile))
+	b, err := os.ReadFile(oracle.Reference(t, "intune", refFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,7 @@ func TestDetectionXMLShapeMatchesContentPrepTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refs, _ := filepath.Glob(filepath.Join(oracle.Shared(t), "reference", "intune", "Detection.xml.*"))
+	refs, _ := filepath.Glob(filepath.Join(oracle.Reference(t, "intune"), "Detection.xml.*"))
 	if len(refs) == 0 {
 		t.Fatal("no reference Detection.xml")
 	}

@@ -78,7 +78,7 @@ func TestDeleteAndSZThroughSamba(t *testing.T) {
 // The reference file was written by GPMC: decoding it and encoding again
 // must give the same bytes, and Samba must read it (proves the oracle works).
 func TestRoundTripReferenceFile(t *testing.T) {
-	ref := filepath.Join(oracle.Shared(t), "reference", "registry-pol", "nsacyber-windows-computer.registry.pol")
+	ref := oracle.Reference(t, "registry-pol", "nsacyber-windows-computer.registry.pol")
 	b, err := os.ReadFile(ref)
 	if err != nil {
 		t.Fatal(err)

@@ -18,11 +18,10 @@ function Write-Log([string] $message) {
 }
 
 try {
-    & schtasks.exe /Query /TN '\avdgen\avd-agent logoff' 2>$null | Out-Null
-    if ($LASTEXITCODE -eq 0) {
-        & schtasks.exe /Delete /TN '\avdgen\avd-agent logoff' /F | Out-Null
-        if ($LASTEXITCODE -ne 0) { throw "schtasks /Delete failed with $LASTEXITCODE" }
-    }
+    # The ScheduledTasks cmdlets, not schtasks.exe: under 'Stop', Windows PowerShell 5.1 turns a native
+    # command's redirected stderr into a terminating error, and a task already gone would fail every retry.
+    $task = Get-ScheduledTask | Where-Object { ($_.TaskPath + $_.TaskName) -eq '\avdgen\avd-agent logoff' }
+    if ($task) { $task | Unregister-ScheduledTask -Confirm:$false }
     $installDir = [Environment]::ExpandEnvironmentVariables('%ProgramFiles%\avdgen')
     if (Test-Path -LiteralPath $installDir) { Remove-Item -LiteralPath $installDir -Recurse -Force }
     $key = 'HKLM:\SOFTWARE\avdgen'

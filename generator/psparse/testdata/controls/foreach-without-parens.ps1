@@ -1,0 +1,1 @@
+foreach $a in $b { Write-Output $a }

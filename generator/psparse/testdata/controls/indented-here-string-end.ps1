@@ -1,0 +1,4 @@
+$x = @'
+  text
+  '@
+Write-Output $x

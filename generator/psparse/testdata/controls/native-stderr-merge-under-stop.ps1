@@ -1,0 +1,2 @@
+$ErrorActionPreference = "Stop"
+$out = icacls.exe "C:\x" 2>&1

@@ -1,0 +1,1 @@
+Get-Item C:\ && Write-Output ok

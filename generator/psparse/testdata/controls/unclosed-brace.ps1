@@ -1,0 +1,2 @@
+if ($true) {
+  Write-Output "open brace"

@@ -1,0 +1,2 @@
+$s = "unterminated
+Write-Output $s
