@@ -57,7 +57,7 @@ func All(stage, out string, mtime int64) ([]string, error) {
 		sum := sha256.Sum256(data)
 		sums = append(sums, hex.EncodeToString(sum[:])+"  "+name)
 	}
-	sort.Strings(sums)
+	// One line per archive, in name order (the order entries came in).
 	if err := os.WriteFile(filepath.Join(out, "SHA256SUMS"), []byte(strings.Join(sums, "\n")+"\n"), 0o644); err != nil {
 		return nil, err
 	}
