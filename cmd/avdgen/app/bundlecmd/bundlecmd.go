@@ -73,7 +73,7 @@ func (o Options) Inputs(f *cmdutil.Factory, flags *specflags.Flags, needDomain b
 	if o.Out == "" {
 		return spec.Spec{}, dist.Agents{}, time.Time{}, cmdutil.Usagef("--out is required: the folder to write the bundle into")
 	}
-	s, err := flags.Resolve(needDomain)
+	s, err := flags.Resolve(needDomain, f.IO.ErrOut)
 	if err != nil {
 		return s, dist.Agents{}, time.Time{}, &cmdutil.UsageError{Err: err}
 	}

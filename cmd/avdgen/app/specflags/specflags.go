@@ -3,7 +3,11 @@
 package specflags
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -67,13 +71,28 @@ func (f *Flags) changed(name string) bool {
 	return fl != nil && fl.Changed
 }
 
-// Resolve loads --config, applies the flags that were given, fills defaults
-// and validates. needDomain is true for `avdgen gpo`.
-func (f *Flags) Resolve(needDomain bool) (spec.Spec, error) {
+// DefaultConfig is the spec file read when --config is not given and it
+// exists in the working directory: what `avdgen init` writes, so the quick
+// start (init, edit, gpo) uses the edited file.
+const DefaultConfig = "avdgen.yaml"
+
+// Resolve loads --config (or ./avdgen.yaml when it exists and --config was
+// not given, saying so on notice), applies the flags that were given, fills
+// defaults and validates. needDomain is true for `avdgen gpo`.
+func (f *Flags) Resolve(needDomain bool, notice io.Writer) (spec.Spec, error) {
 	var s spec.Spec
-	if f.Config != "" {
+	config := f.Config
+	if !f.changed("config") {
+		if _, err := os.Stat(DefaultConfig); err == nil {
+			config = DefaultConfig
+			fmt.Fprintf(notice, "avdgen: reading ./%s (use --config to choose another file)\n", DefaultConfig)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return s, fmt.Errorf("./%s: %w (use --config to choose another file)", DefaultConfig, err)
+		}
+	}
+	if config != "" {
 		var err error
-		if s, err = spec.Load(f.Config); err != nil {
+		if s, err = spec.Load(config); err != nil {
 			return s, err
 		}
 	}
