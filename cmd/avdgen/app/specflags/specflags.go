@@ -20,7 +20,7 @@ import (
 type Flags struct {
 	Config                                           string
 	hostPool, idle, disconnected, active             string
-	endSession                                       bool
+	endSession, allowNoLogoff                        bool
 	action, excludeTag, installDir, identityClientID string
 	grace                                            time.Duration
 	gpoName, domain, ou                              string
@@ -47,6 +47,7 @@ func Add(cmd *cobra.Command, which Which) *Flags {
 	fs.StringVar(&f.disconnected, "disconnected", "", "limit for disconnected sessions (same values); they are logged off, which runs the agent")
 	fs.StringVar(&f.active, "active", "", "limit for active sessions (same values)")
 	fs.BoolVar(&f.endSession, "end-session", false, "end (log off) sessions when the idle or active limit is reached instead of disconnecting them")
+	fs.BoolVar(&f.allowNoLogoff, "allow-no-logoff", false, "write limits under which no session is ever logged off (no finite --disconnected, no --end-session with --idle or --active); then the agent only runs when users sign out themselves")
 	fs.StringVar(&f.action, "action", "", "agent action: deallocate or hibernate (default deallocate)")
 	fs.DurationVar(&f.grace, "grace", 0, "how long the agent waits after logoff before deciding (default 90s)")
 	fs.StringVar(&f.excludeTag, "exclude-tag", "", "VM tag name=value that makes the agent leave the VM alone (default avdgen-exclude=true)")
@@ -128,6 +129,9 @@ func (f *Flags) Resolve(needDomain bool, notice io.Writer) (spec.Spec, error) {
 	}
 	if f.changed("end-session") {
 		s.Limits.EndSessionOnLimit = f.endSession
+	}
+	if f.changed("allow-no-logoff") {
+		s.Limits.AllowNoLogoff = f.allowNoLogoff
 	}
 	if f.changed("grace") {
 		if f.grace < 0 {
