@@ -7,6 +7,7 @@ package dist
 import (
 	"bytes"
 	"crypto/sha256"
+	"debug/pe"
 	"embed"
 	"encoding/hex"
 	"fmt"
@@ -143,6 +144,9 @@ func load(fsys fs.FS, dir string, stream bool) (Agents, error) {
 				return Agents{}, err
 			}
 			ag.fsys = nil
+			if err := CheckPE(FileName(arch), ag.Binary, arch); err != nil {
+				return Agents{}, err
+			}
 		}
 		ag.sum = ag.SHA256()
 		out.ByArch[arch] = ag
@@ -168,4 +172,50 @@ func pathJoin(dir, name string) string {
 		return name
 	}
 	return dir + "/" + name
+}
+
+// Machine is the PE machine type (COFF header) each architecture's agent
+// must carry.
+var Machine = map[Arch]uint16{AMD64: pe.IMAGE_FILE_MACHINE_AMD64, ARM64: pe.IMAGE_FILE_MACHINE_ARM64}
+
+var machineNames = map[uint16]string{
+	pe.IMAGE_FILE_MACHINE_AMD64: "AMD64 (x64)", pe.IMAGE_FILE_MACHINE_ARM64: "ARM64",
+	pe.IMAGE_FILE_MACHINE_I386: "i386 (32-bit x86)", pe.IMAGE_FILE_MACHINE_ARMNT: "ARM (32-bit)",
+}
+
+func machineName(m uint16) string {
+	if n, ok := machineNames[m]; ok {
+		return fmt.Sprintf("%s, 0x%04X", n, m)
+	}
+	return fmt.Sprintf("0x%04X", m)
+}
+
+// CheckPE refuses anything but a Windows console executable for arch: the
+// logoff task runs the agent as SYSTEM on every host, so a text file, a DLL,
+// a GUI build or the other architecture's binary under this name would
+// only fail there, on every logoff.
+func CheckPE(name string, b []byte, arch Arch) error {
+	f, err := pe.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("%s is not a Windows executable (PE file): %v; give the avd-agent %s build (GOOS=windows GOARCH=%s, or make agents)", name, err, arch, arch)
+	}
+	if want := Machine[arch]; f.Machine != want {
+		return fmt.Errorf("%s is built for machine %s, want %s: did you swap the amd64 and arm64 files?", name, machineName(f.Machine), machineName(want))
+	}
+	if f.Characteristics&pe.IMAGE_FILE_DLL != 0 || f.Characteristics&pe.IMAGE_FILE_EXECUTABLE_IMAGE == 0 {
+		return fmt.Errorf("%s is a DLL or object file, not an executable image (characteristics 0x%04X)", name, f.Characteristics)
+	}
+	var subsystem uint16
+	switch h := f.OptionalHeader.(type) {
+	case *pe.OptionalHeader64:
+		subsystem = h.Subsystem
+	case *pe.OptionalHeader32:
+		return fmt.Errorf("%s is a 32-bit (PE32) image, want a 64-bit (PE32+) %s executable", name, arch)
+	default:
+		return fmt.Errorf("%s has no optional header, so it is not an executable image", name)
+	}
+	if subsystem != pe.IMAGE_SUBSYSTEM_WINDOWS_CUI {
+		return fmt.Errorf("%s has subsystem %d, want the console subsystem (%d, IMAGE_SUBSYSTEM_WINDOWS_CUI): the agent writes to its console and exit code; build it without -H windowsgui", name, subsystem, pe.IMAGE_SUBSYSTEM_WINDOWS_CUI)
+	}
+	return nil
 }

@@ -7,12 +7,14 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/avdgen/avdgen/dist/testpe"
 )
 
 func TestLoadFromDir(t *testing.T) {
 	dir := t.TempDir()
 	for _, a := range Arches {
-		if err := os.WriteFile(filepath.Join(dir, FileName(a)), []byte("MZ"+string(a)), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, FileName(a)), testpe.Agent(Machine[a], string(a)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -24,11 +26,11 @@ func TestLoadFromDir(t *testing.T) {
 		t.Errorf("version without VERSION file = %q, want custom", ag.Version)
 	}
 	amd, ok := ag.Get(AMD64)
-	if !ok || string(amd.Binary) != "MZamd64" {
+	if !ok || !strings.HasSuffix(string(amd.Binary), "fake avd-agent for amd64") {
 		t.Fatalf("amd64 agent = %q, %v", amd.Binary, ok)
 	}
-	// sha256("MZamd64"), computed independently with sha256sum.
-	if got, want := amd.SHA256(), "472a725b897e7926e2aca9826528509a37a6855db6cf56f3bc82f08377df661d"; got != want {
+	// sha256 of testpe.Agent(AMD64), computed independently with sha256sum.
+	if got, want := amd.SHA256(), "e1223b4f1d67704861d35b5550184a9be1b4da09245059dabc6b7485d27e71d2"; got != want {
 		t.Errorf("SHA256 = %q, want %q", got, want)
 	}
 
@@ -42,7 +44,7 @@ func TestLoadFromDir(t *testing.T) {
 
 func TestLoadMissingArch(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, FileName(AMD64)), []byte("MZ"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, FileName(AMD64)), testpe.Agent(testpe.MachineAMD64, "amd64"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err := FromDir(dir)
@@ -62,5 +64,47 @@ func TestEmbeddedPlaceholderSaysHowToFix(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "make") || !strings.Contains(err.Error(), "--agent-dir") {
 		t.Errorf("error %q does not say how to fix it", err)
+	}
+}
+
+// TestFromDirChecksPE: --agent-dir takes only console executables of the
+// right machine type; anything else is refused naming the file and what is
+// wrong.
+func TestFromDirChecksPE(t *testing.T) {
+	good := map[Arch][]byte{AMD64: testpe.Agent(testpe.MachineAMD64, "amd64"), ARM64: testpe.Agent(testpe.MachineARM64, "arm64")}
+	cases := []struct {
+		name string
+		arch Arch
+		data []byte
+		want []string
+	}{
+		{"9-byte text file", AMD64, []byte("not a PE\n"), []string{"avd-agent-amd64.exe is not a Windows executable (PE file)"}},
+		{"amd64 exe named arm64", ARM64, good[AMD64], []string{"avd-agent-arm64.exe is built for machine AMD64 (x64), 0x8664, want ARM64, 0xAA64"}},
+		{"arm64 exe named amd64", AMD64, good[ARM64], []string{"avd-agent-amd64.exe is built for machine ARM64, 0xAA64, want AMD64 (x64), 0x8664"}},
+		{"GUI subsystem", AMD64, testpe.Build(testpe.MachineAMD64, testpe.SubsystemGUI, nil), []string{"avd-agent-amd64.exe has subsystem 2, want the console subsystem (3"}},
+		{"i386", AMD64, testpe.Build(testpe.MachineI386, testpe.SubsystemCUI, nil), []string{"i386", "0x014C"}},
+		{"MZ only", ARM64, []byte("MZ fake avd-agent for arm64"), []string{"avd-agent-arm64.exe is not a Windows executable"}},
+	}
+	for _, c := range cases {
+		dir := t.TempDir()
+		for _, a := range Arches {
+			data := good[a]
+			if a == c.arch {
+				data = c.data
+			}
+			if err := os.WriteFile(filepath.Join(dir, FileName(a)), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := FromDir(dir)
+		if err == nil {
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q lacks %q", c.name, err, w)
+			}
+		}
 	}
 }

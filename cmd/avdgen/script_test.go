@@ -9,6 +9,7 @@ import (
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app"
 	"github.com/avdgen/avdgen/dist"
+	"github.com/avdgen/avdgen/dist/testpe"
 )
 
 // TestMain lets scripts run `avdgen` as a real command: testscript re-execs
@@ -20,7 +21,9 @@ func TestMain(m *testing.M) {
 }
 
 // TestScript runs testdata/script/*.txtar. Each script gets $AGENTS, a
-// folder of small fake agent binaries for --agent-dir, a fixed
+// folder of small stand-in agents for --agent-dir (PE headers of the right
+// machine type and console subsystem, see dist/testpe), $GUI_EXE (a GUI
+// subsystem amd64 image), a fixed
 // SOURCE_DATE_EPOCH, and $EXAMPLES pointing at examples/.
 func TestScript(t *testing.T) {
 	examples, err := filepath.Abs(filepath.Join("..", "..", "examples"))
@@ -35,10 +38,16 @@ func TestScript(t *testing.T) {
 				return err
 			}
 			for _, a := range dist.Arches {
-				if err := os.WriteFile(filepath.Join(agents, dist.FileName(a)), []byte("MZ fake avd-agent for "+string(a)), 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(agents, dist.FileName(a)), testpe.Agent(dist.Machine[a], string(a)), 0o644); err != nil {
 					return err
 				}
 			}
+			// A GUI-subsystem amd64 image, which --agent-dir must refuse.
+			gui := filepath.Join(env.WorkDir, "gui-amd64.exe")
+			if err := os.WriteFile(gui, testpe.Build(testpe.MachineAMD64, testpe.SubsystemGUI, nil), 0o644); err != nil {
+				return err
+			}
+			env.Setenv("GUI_EXE", gui)
 			if err := os.WriteFile(filepath.Join(agents, "VERSION"), []byte("v0.0.0-test\n"), 0o644); err != nil {
 				return err
 			}

@@ -37,10 +37,10 @@ func TestWriteRefusesNonEmptyDirWithoutForce(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "mine.txt"), []byte("user data"), 0o644)
 	files := build(t, File{Path: "a.txt", Data: []byte("a")})
-	if err := Write(dir, files, WriteOptions{}); err == nil || !strings.Contains(err.Error(), "--force") {
+	if _, err := Write(dir, files, WriteOptions{}); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("err = %v", err)
 	}
-	if err := Write(dir, files, WriteOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "no avdgen-manifest.json") {
+	if _, err := Write(dir, files, WriteOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "no avdgen-manifest.json") {
 		t.Fatalf("--force over a foreign folder: err = %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "a.txt")); err == nil {
@@ -51,11 +51,11 @@ func TestWriteRefusesNonEmptyDirWithoutForce(t *testing.T) {
 func TestForceReplacesOnlyOwnFiles(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	first := build(t, File{Path: "a.txt", Data: []byte("1")}, File{Path: "old/gone.txt", Data: []byte("x")})
-	if err := Write(dir, first, WriteOptions{}); err != nil {
+	if _, err := Write(dir, first, WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	second := build(t, File{Path: "a.txt", Data: []byte("2")}, File{Path: "run.ps1", Data: []byte("x"), Executable: true})
-	if err := Write(dir, second, WriteOptions{Force: true}); err != nil {
+	if _, err := Write(dir, second, WriteOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "a.txt")); string(b) != "2" {
@@ -68,7 +68,7 @@ func TestForceReplacesOnlyOwnFiles(t *testing.T) {
 		t.Errorf("mode %v", fi.Mode())
 	}
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644)
-	if err := Write(dir, second, WriteOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "notes.txt") {
+	if _, err := Write(dir, second, WriteOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "notes.txt") {
 		t.Errorf("foreign file: err = %v", err)
 	}
 }

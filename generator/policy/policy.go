@@ -51,3 +51,36 @@ func plural(n uint32, unit string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
 }
+
+// SessionEnd says, one sentence per line, when these limits end a session
+// and so run the logoff task: what the bundle READMEs print, so that they
+// describe the limits actually chosen.
+func SessionEnd(l spec.Limits) []string {
+	var out []string
+	finite := func(v spec.Limit) bool { return v.Set && v.Ms > 0 }
+	if finite(l.Disconnected) {
+		out = append(out, fmt.Sprintf("A disconnected session is logged off after %s; that logoff runs the task, and the agent deallocates the VM.", DisplayTime(l.Disconnected.Ms)))
+	} else {
+		out = append(out, "Disconnected sessions are never logged off by a time limit: a user who disconnects without signing out stays signed in.")
+	}
+	for _, c := range []struct {
+		what string
+		v    spec.Limit
+	}{{"An idle session", l.Idle}, {"An active session", l.Active}} {
+		switch {
+		case !finite(c.v):
+		case l.EndSessionOnLimit:
+			out = append(out, fmt.Sprintf("%s is logged off after %s (end session when time limits are reached is Enabled); that logoff runs the task.", c.what, DisplayTime(c.v.Ms)))
+		case finite(l.Disconnected):
+			out = append(out, fmt.Sprintf("%s is disconnected after %s, then logged off by the disconnected limit.", c.what, DisplayTime(c.v.Ms)))
+		default:
+			out = append(out, fmt.Sprintf("%s is disconnected after %s and then stays signed in.", c.what, DisplayTime(c.v.Ms)))
+		}
+	}
+	if !l.EndsSessions() {
+		out = append(out, "**No limit here logs a session off** (written with --allow-no-logoff): the VM is deallocated only after a user signs out themselves; a user who only disconnects keeps it running and billed.")
+	} else {
+		out = append(out, "A user who signs out runs the task at once.")
+	}
+	return out
+}

@@ -24,6 +24,21 @@ type Limits struct {
 	Active Limit `yaml:"active" json:"active"`
 	// EndSessionOnLimit makes the idle and active limits log off instead of disconnect.
 	EndSessionOnLimit bool `yaml:"endSessionOnLimit" json:"endSessionOnLimit"`
+	// AllowNoLogoff accepts limits under which no session is ever logged off
+	// (so the logoff task, and the agent, never run); Validate refuses such
+	// limits without it.
+	AllowNoLogoff bool `yaml:"allowNoLogoff" json:"allowNoLogoff,omitempty"`
+}
+
+// finite reports whether l is set to a real limit (not unset, not never).
+func (l Limit) finite() bool { return l.Set && l.Ms > 0 }
+
+// EndsSessions reports whether these limits ever log a session off by
+// themselves: a finite disconnected limit, or end-session with a finite
+// idle or active limit. Without that, a user who disconnects stays signed
+// in for ever, the logoff task never runs and the VM is never deallocated.
+func (l Limits) EndsSessions() bool {
+	return l.Disconnected.finite() || (l.EndSessionOnLimit && (l.Idle.finite() || l.Active.finite()))
 }
 
 // Limit is one of the 19 values GPMC and Intune accept, in milliseconds;

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func TestDecodeUnknownKeySuggestsClosest(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	base := Spec{GPO: GPO{Domain: "contoso.local"}}.WithDefaults()
+	base := Spec{GPO: GPO{Domain: "contoso.local"}, Limits: Limits{Disconnected: Limit{Ms: 900000, Set: true}}}.WithDefaults()
 	if err := base.Validate(true); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
 	}
@@ -119,7 +120,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: err = %v, want %q", name, err, c.want)
 		}
 	}
-	missing := Spec{}.WithDefaults()
+	missing := Spec{Limits: base.Limits}.WithDefaults()
 	if err := missing.Validate(true); err == nil || !strings.Contains(err.Error(), "gpo.domain is required") {
 		t.Errorf("missing domain: %v", err)
 	}
@@ -131,5 +132,49 @@ func TestValidate(t *testing.T) {
 	ok.Agent.InstallDir = `C:\Program Files\avdgen`
 	if err := ok.Validate(true); err != nil {
 		t.Errorf("valid OU/install dir refused: %v", err)
+	}
+}
+
+// TestValidateRefusesNoLogoff: limits under which no session is ever logged
+// off would leave the logoff task (and the agent) never running.
+func TestValidateRefusesNoLogoff(t *testing.T) {
+	lim := func(ms uint32) Limit { return Limit{Ms: ms, Set: true} }
+	cases := []struct {
+		name   string
+		limits Limits
+		ok     bool
+	}{
+		{"nothing set", Limits{}, false},
+		{"disconnected never", Limits{Disconnected: lim(0), Idle: lim(7200000)}, false},
+		{"idle without end-session", Limits{Idle: lim(7200000)}, false},
+		{"end-session without a finite limit", Limits{EndSessionOnLimit: true, Idle: lim(0), Active: lim(0)}, false},
+		{"end-session, limits unset", Limits{EndSessionOnLimit: true}, false},
+		{"disconnected 15m", Limits{Disconnected: lim(900000)}, true},
+		{"end-session with idle 2h", Limits{EndSessionOnLimit: true, Idle: lim(7200000)}, true},
+		{"end-session with active 8h", Limits{EndSessionOnLimit: true, Active: lim(28800000)}, true},
+		{"nothing set, allowNoLogoff", Limits{AllowNoLogoff: true}, true},
+	}
+	for _, c := range cases {
+		s := Spec{Limits: c.limits}.WithDefaults()
+		err := s.Validate(false)
+		if c.ok && err != nil {
+			t.Errorf("%s: refused: %v", c.name, err)
+		}
+		if !c.ok {
+			if !errors.Is(err, ErrNoLogoff) {
+				t.Errorf("%s: err = %v, want ErrNoLogoff", c.name, err)
+				continue
+			}
+			for _, want := range []string{"never deallocated", "--disconnected", "--end-session", "--allow-no-logoff", "limits.allowNoLogoff"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%s: error %q does not mention %s", c.name, err, want)
+				}
+			}
+		}
+	}
+	// The yaml field decodes.
+	s, err := Decode("f.yaml", []byte("limits:\n  idle: 2h\n  allowNoLogoff: true\n"))
+	if err != nil || !s.Limits.AllowNoLogoff {
+		t.Fatalf("allowNoLogoff: %v, %+v", err, s.Limits)
 	}
 }

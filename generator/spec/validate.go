@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -16,6 +17,12 @@ const (
 	DefaultPublisher             = "avdgen"
 	DefaultMinimumWindowsRelease = "Windows10_21H2"
 )
+
+// ErrNoLogoff refuses limits under which no session is ever logged off.
+var ErrNoLogoff = errors.New("limits: nothing ever logs a disconnected user off, so the logoff task never runs and the VM is never deallocated; " +
+	"set a disconnected limit (--disconnected 15m, or limits.disconnected: 15m), " +
+	"or end sessions at an idle or active limit (--end-session --idle 2h, or limits.endSessionOnLimit: true with limits.idle: 2h); " +
+	"if users always sign out themselves, pass --allow-no-logoff (limits.allowNoLogoff: true) to write these limits anyway")
 
 // WithDefaults fills every unset field.
 func (s Spec) WithDefaults() Spec {
@@ -107,6 +114,10 @@ func (s Spec) Validate(needDomain bool) error {
 		if strings.TrimSpace(v) == "" || len(v) > 200 {
 			return fmt.Errorf("%s %q: 1-200 characters", field, v)
 		}
+	}
+	// Last, so that a typo in another field is reported first.
+	if !s.Limits.EndsSessions() && !s.Limits.AllowNoLogoff {
+		return ErrNoLogoff
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/Masterminds/sprig/v3"
 
+	"github.com/avdgen/avdgen/generator/policy"
 	"github.com/avdgen/avdgen/templates"
 )
 
@@ -24,13 +25,15 @@ var nonHermetic = []string{
 }
 
 // FuncMap is sprig's text func map without the non-hermetic functions, plus
-// psQuote for PowerShell single-quoted strings.
+// psQuote for PowerShell single-quoted strings and sessionEnd (when the
+// session time limits log a session off) for the bundle READMEs.
 func FuncMap() template.FuncMap {
 	m := sprig.TxtFuncMap()
 	for _, name := range nonHermetic {
 		delete(m, name)
 	}
 	m["psQuote"] = PSQuote
+	m["sessionEnd"] = policy.SessionEnd
 	return m
 }
 

@@ -4,6 +4,7 @@
 package bundlecmd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -27,12 +28,15 @@ type Options struct {
 	DryRun   bool
 	JSON     bool
 	AgentDir string
+	// FS is where the bundle is written; nil is the real file system
+	// (tests inject failures).
+	FS bundle.FS
 }
 
 // AddFlags registers --out, --force, --dry-run, --json and --agent-dir.
 func AddFlags(cmd *cobra.Command, o *Options) {
 	cmd.Flags().StringVar(&o.Out, "out", "", "folder to write the bundle into (required; must be empty or hold a previous avdgen bundle with --force)")
-	cmd.Flags().BoolVar(&o.Force, "force", false, "replace the files of a previous avdgen bundle in --out")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "replace a previous avdgen bundle in --out, as a whole, once the new one is complete")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "list what would be written and write nothing")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print avdgen-manifest.json to stdout")
 	cmd.Flags().StringVar(&o.AgentDir, "agent-dir", "", "bundle avd-agent-amd64.exe and avd-agent-arm64.exe from this folder (e.g. after signing them) instead of the built-in ones")
@@ -73,7 +77,7 @@ func (o Options) Inputs(f *cmdutil.Factory, flags *specflags.Flags, needDomain b
 	if o.Out == "" {
 		return spec.Spec{}, dist.Agents{}, time.Time{}, cmdutil.Usagef("--out is required: the folder to write the bundle into")
 	}
-	s, err := flags.Resolve(needDomain)
+	s, err := flags.Resolve(needDomain, f.IO.ErrOut)
 	if err != nil {
 		return s, dist.Agents{}, time.Time{}, &cmdutil.UsageError{Err: err}
 	}
@@ -92,11 +96,16 @@ func Emit(io *cmdutil.IOStreams, o Options, command, hostPool string, files []bu
 		return err
 	}
 	if o.DryRun {
-		if _, err := bundle.Plan(o.Out, all, bundle.WriteOptions{Force: o.Force}); err != nil {
-			return cmdutil.Usagef("%v", err)
+		p, err := bundle.Plan(o.Out, all, bundle.WriteOptions{Force: o.Force})
+		if err != nil {
+			return writeError(err)
 		}
 		if o.JSON {
 			return writeJSON(io.Out, m)
+		}
+		if p.Unchanged {
+			fmt.Fprintf(io.Out, "dry run: %s already holds this bundle, byte for byte; nothing would be written\n", o.Out)
+			return nil
 		}
 		fmt.Fprintf(io.Out, "dry run: would write %d files into %s\n", len(all), o.Out)
 		for _, f := range all {
@@ -104,14 +113,33 @@ func Emit(io *cmdutil.IOStreams, o Options, command, hostPool string, files []bu
 		}
 		return nil
 	}
-	if err := bundle.Write(o.Out, all, bundle.WriteOptions{Force: o.Force}); err != nil {
-		return cmdutil.Usagef("%v", err)
+	res, err := bundle.Write(o.Out, all, bundle.WriteOptions{Force: o.Force, FS: o.FS})
+	for _, w := range res.Warnings {
+		fmt.Fprintf(io.ErrOut, "avdgen: warning: %s\n", w)
+	}
+	if err != nil {
+		return writeError(err)
 	}
 	if o.JSON {
 		return writeJSON(io.Out, m)
 	}
+	if res.Unchanged {
+		fmt.Fprintf(io.Out, "unchanged: %s already holds this bundle, byte for byte; nothing written\n", o.Out)
+		return nil
+	}
 	fmt.Fprintf(io.Out, "wrote %d files into %s\n%s", len(all), o.Out, next)
 	return nil
+}
+
+// writeError makes a refusal (the folder is not ours, not empty without
+// --force) a usage error, and anything else (a full disk, no permission) a
+// runtime failure.
+func writeError(err error) error {
+	var refused *bundle.RefusedError
+	if errors.As(err, &refused) {
+		return &cmdutil.UsageError{Err: err}
+	}
+	return err
 }
 
 func writeJSON(w io.Writer, m bundle.Manifest) error {

@@ -3,7 +3,11 @@
 package specflags
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +20,7 @@ import (
 type Flags struct {
 	Config                                           string
 	hostPool, idle, disconnected, active             string
-	endSession                                       bool
+	endSession, allowNoLogoff                        bool
 	action, excludeTag, installDir, identityClientID string
 	grace                                            time.Duration
 	gpoName, domain, ou                              string
@@ -43,6 +47,7 @@ func Add(cmd *cobra.Command, which Which) *Flags {
 	fs.StringVar(&f.disconnected, "disconnected", "", "limit for disconnected sessions (same values); they are logged off, which runs the agent")
 	fs.StringVar(&f.active, "active", "", "limit for active sessions (same values)")
 	fs.BoolVar(&f.endSession, "end-session", false, "end (log off) sessions when the idle or active limit is reached instead of disconnecting them")
+	fs.BoolVar(&f.allowNoLogoff, "allow-no-logoff", false, "write limits under which no session is ever logged off (no finite --disconnected, no --end-session with --idle or --active); then the agent only runs when users sign out themselves")
 	fs.StringVar(&f.action, "action", "", "agent action: deallocate or hibernate (default deallocate)")
 	fs.DurationVar(&f.grace, "grace", 0, "how long the agent waits after logoff before deciding (default 90s)")
 	fs.StringVar(&f.excludeTag, "exclude-tag", "", "VM tag name=value that makes the agent leave the VM alone (default avdgen-exclude=true)")
@@ -67,13 +72,28 @@ func (f *Flags) changed(name string) bool {
 	return fl != nil && fl.Changed
 }
 
-// Resolve loads --config, applies the flags that were given, fills defaults
-// and validates. needDomain is true for `avdgen gpo`.
-func (f *Flags) Resolve(needDomain bool) (spec.Spec, error) {
+// DefaultConfig is the spec file read when --config is not given and it
+// exists in the working directory: what `avdgen init` writes, so the quick
+// start (init, edit, gpo) uses the edited file.
+const DefaultConfig = "avdgen.yaml"
+
+// Resolve loads --config (or ./avdgen.yaml when it exists and --config was
+// not given, saying so on notice), applies the flags that were given, fills
+// defaults and validates. needDomain is true for `avdgen gpo`.
+func (f *Flags) Resolve(needDomain bool, notice io.Writer) (spec.Spec, error) {
 	var s spec.Spec
-	if f.Config != "" {
+	config := f.Config
+	if !f.changed("config") {
+		if _, err := os.Stat(DefaultConfig); err == nil {
+			config = DefaultConfig
+			fmt.Fprintf(notice, "avdgen: reading ./%s (use --config to choose another file)\n", DefaultConfig)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return s, fmt.Errorf("./%s: %w (use --config to choose another file)", DefaultConfig, err)
+		}
+	}
+	if config != "" {
 		var err error
-		if s, err = spec.Load(f.Config); err != nil {
+		if s, err = spec.Load(config); err != nil {
 			return s, err
 		}
 	}
@@ -109,6 +129,9 @@ func (f *Flags) Resolve(needDomain bool) (spec.Spec, error) {
 	}
 	if f.changed("end-session") {
 		s.Limits.EndSessionOnLimit = f.endSession
+	}
+	if f.changed("allow-no-logoff") {
+		s.Limits.AllowNoLogoff = f.allowNoLogoff
 	}
 	if f.changed("grace") {
 		if f.grace < 0 {
