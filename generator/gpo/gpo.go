@@ -217,7 +217,8 @@ func backupXML(s spec.Spec, id ids, sysvolFiles []bundle.File, bk string) ([]byt
 	const ns = "http://www.microsoft.com/GroupPolicy/GPOOperations"
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
-	doc.CreateComment(" Copyright (c) Microsoft Corporation.  All rights reserved. ")
+	// GPMC writes Microsoft's copyright comment here; avdgen's file is not
+	// Microsoft's, so it carries none. Everything else follows GPMC.
 	root := doc.CreateElement("GroupPolicyBackupScheme")
 	root.CreateAttr("bkp:version", "2.0")
 	root.CreateAttr("bkp:type", "GroupPolicyBackupTemplate")
