@@ -98,6 +98,9 @@ func Build(in Input) ([]bundle.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tasksXML, err = targetTask(tasksXML, s); err != nil {
+		return nil, err
+	}
 	filesXML, err := filesXML(s, id, at)
 	if err != nil {
 		return nil, err
@@ -303,12 +306,33 @@ func filesXML(s spec.Spec, id ids, at time.Time) ([]byte, error) {
 		p.CreateAttr("archive", "1")
 		p.CreateAttr("hidden", "0")
 		p.CreateAttr("suppress", "0")
-		fl := f.CreateElement("Filters").CreateElement("FilterVariable")
+		fl := etree.NewElement("FilterVariable")
 		fl.CreateAttr("bool", "AND")
 		fl.CreateAttr("not", "0")
 		fl.CreateAttr("variableName", "PROCESSOR_ARCHITECTURE")
 		fl.CreateAttr("value", strings.ToUpper(string(arch)))
+		addFilters(f, s, fl)
 	}
+	return task.PreferencesBytes(doc)
+}
+
+// targetTask adds the host filters to the TaskV2 item of ScheduledTasks.xml.
+func targetTask(tasksXML []byte, s spec.Spec) ([]byte, error) {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(tasksXML); err != nil {
+		return nil, fmt.Errorf("re-reading ScheduledTasks.xml: %w", err)
+	}
+	// The line breaks around the root come back from PreferencesBytes.
+	for _, tok := range append([]etree.Token(nil), doc.Child...) {
+		if cd, ok := tok.(*etree.CharData); ok && cd.IsWhitespace() {
+			doc.RemoveChild(cd)
+		}
+	}
+	item := doc.FindElement("ScheduledTasks/TaskV2")
+	if item == nil {
+		return nil, fmt.Errorf("ScheduledTasks.xml has no TaskV2 item")
+	}
+	addFilters(item, s)
 	return task.PreferencesBytes(doc)
 }
 

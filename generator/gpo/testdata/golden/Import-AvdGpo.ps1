@@ -25,6 +25,12 @@ param(
 Set-StrictMode -Version 2.0
 $ErrorActionPreference = 'Stop'
 
+# The GPO's task powers VMs off: link it only to the OU of the session hosts,
+# never to the domain root (every computer) or a CN= container (no links).
+if ($Ou -and $Ou -notmatch '^OU=') {
+    throw "-Ou '$Ou' is not an organizational unit (OU=...): the domain root would reach every computer, domain controllers included, and CN= containers cannot be linked. Give the OU of the session hosts."
+}
+
 $bundle = $PSScriptRoot
 $payload = Join-Path $bundle 'sysvol-payload'
 $backup = Join-Path $bundle 'gpo-backup'
