@@ -5,11 +5,13 @@
 package gpo
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"path"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/beevik/etree"
 
@@ -88,7 +90,9 @@ func Build(in Input) ([]bundle.File, error) {
 	}
 	id := newIDs(s)
 	at := in.Time.UTC()
+	agentPath := strings.TrimRight(s.Agent.InstallDir, `\`) + `\` + AgentFileName(in.Agents)
 	logoff := task.LogoffFromSpec(s, at)
+	logoff.Command = agentPath
 	pol := regpol.Encode(regpol.SessionLimits(s.Limits))
 	standaloneTask, err := task.Standalone(logoff)
 	if err != nil {
@@ -98,10 +102,10 @@ func Build(in Input) ([]bundle.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tasksXML, err = targetTask(tasksXML, s); err != nil {
+	if tasksXML, err = targetTask(tasksXML, s, agentPath); err != nil {
 		return nil, err
 	}
-	filesXML, err := filesXML(s, id, at)
+	filesXML, err := filesXML(s, id, at, agentPath)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +138,7 @@ func Build(in Input) ([]bundle.File, error) {
 		return nil, err
 	}
 	files = append(files, pay...)
-	scripts, err := texts(in, id)
+	scripts, err := texts(in, id, logoff)
 	if err != nil {
 		return nil, err
 	}
@@ -279,27 +283,53 @@ func backupXML(s spec.Spec, id ids, sysvolFiles []bundle.File, bk string) ([]byt
 	return xmlString(doc)
 }
 
-// filesXML copies the agent for the host's architecture from SYSVOL to the
-// install directory. Action R replaces the file at every refresh, so a new
-// agent version reaches every host (C and U never overwrite). Item-level
-// targeting on PROCESSOR_ARCHITECTURE picks the binary.
-func filesXML(s spec.Spec, id ids, at time.Time) ([]byte, error) {
+// AgentFileName is the agent's file name on the hosts: versioned, so a new
+// agent is a new file. avd-agent-<version>-<digest>.exe, where the digest
+// covers every architecture's binary: agents re-signed or rebuilt under the
+// same version string (or "custom" from --agent-dir) still get a new name.
+func AgentFileName(a dist.Agents) string {
+	h := sha256.New()
+	for _, arch := range dist.Arches {
+		ag, _ := a.Get(arch)
+		fmt.Fprintf(h, "%s %s\n", arch, ag.SHA256())
+	}
+	version := strings.Map(func(r rune) rune {
+		if r < 0x80 && (r == '.' || r == '-' || r == '+' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return '_'
+	}, a.Version)
+	if version == "" {
+		version = "custom"
+	}
+	return fmt.Sprintf("avd-agent-%s-%x.exe", version, h.Sum(nil)[:4])
+}
+
+// filesXML copies the agent for the host's architecture from SYSVOL to its
+// versioned path in the install directory. Action C (Create) copies only
+// when that file does not exist and otherwise does nothing, not even set
+// attributes ([MS-GPPREF] 2.2.1.6.1): a policy refresh reads nothing from
+// SYSVOL, and a running agent is never touched. A new agent has a new name,
+// so Create copies it once; the task moves to it only when it is there
+// (targetTask). Item-level targeting on PROCESSOR_ARCHITECTURE picks the
+// binary.
+func filesXML(s spec.Spec, id ids, at time.Time, target string) ([]byte, error) {
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
 	root := doc.CreateElement("Files")
 	root.CreateAttr("clsid", filesCLSID)
-	target := strings.TrimRight(s.Agent.InstallDir, `\`) + `\avd-agent.exe`
+	name := target[strings.LastIndex(target, `\`)+1:]
 	for _, arch := range dist.Arches {
 		f := root.CreateElement("File")
 		f.CreateAttr("clsid", fileCLSID)
-		f.CreateAttr("name", "avd-agent.exe")
-		f.CreateAttr("status", "avd-agent.exe")
-		f.CreateAttr("image", "1") // GPMC: 0 create, 1 replace, 2 update, 3 delete
+		f.CreateAttr("name", name)
+		f.CreateAttr("status", name)
+		f.CreateAttr("image", "0") // GPMC: 0 create, 1 replace, 2 update, 3 delete
 		f.CreateAttr("changed", at.Format("2006-01-02 15:04:05"))
 		f.CreateAttr("uid", id.fileUID[arch])
 		f.CreateAttr("bypassErrors", "1")
 		p := f.CreateElement("Properties")
-		p.CreateAttr("action", "R")
+		p.CreateAttr("action", "C")
 		p.CreateAttr("fromPath", sysvolScripts(s.GPO.Domain)+`\`+dist.FileName(arch))
 		p.CreateAttr("targetPath", target)
 		p.CreateAttr("readOnly", "0")
@@ -316,8 +346,11 @@ func filesXML(s spec.Spec, id ids, at time.Time) ([]byte, error) {
 	return task.PreferencesBytes(doc)
 }
 
-// targetTask adds the host filters to the TaskV2 item of ScheduledTasks.xml.
-func targetTask(tasksXML []byte, s spec.Spec) ([]byte, error) {
+// targetTask adds the host filters to the TaskV2 item of ScheduledTasks.xml,
+// and a File Match on the agent the task runs: the task is created, or moved
+// to a new agent, only once that file is on the host. If the copy failed
+// (SYSVOL unreachable, disk full), the task keeps running the agent it had.
+func targetTask(tasksXML []byte, s spec.Spec, agentPath string) ([]byte, error) {
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(tasksXML); err != nil {
 		return nil, fmt.Errorf("re-reading ScheduledTasks.xml: %w", err)
@@ -332,12 +365,17 @@ func targetTask(tasksXML []byte, s spec.Spec) ([]byte, error) {
 	if item == nil {
 		return nil, fmt.Errorf("ScheduledTasks.xml has no TaskV2 item")
 	}
-	addFilters(item, s)
+	exists := etree.NewElement("FilterFile")
+	exists.CreateAttr("bool", "AND")
+	exists.CreateAttr("not", "0")
+	exists.CreateAttr("path", agentPath)
+	exists.CreateAttr("type", "EXISTS")
+	addFilters(item, s, exists)
 	return task.PreferencesBytes(doc)
 }
 
 // texts renders the import script and the bundle README.
-func texts(in Input, id ids) ([]bundle.File, error) {
+func texts(in Input, id ids, logoff task.Logoff) ([]bundle.File, error) {
 	s := in.Spec
 	sums := map[string]string{}
 	for _, a := range dist.Arches {
@@ -347,7 +385,7 @@ func texts(in Input, id ids) ([]bundle.File, error) {
 	data := map[string]any{
 		"Spec": s, "BackupID": id.backup, "GPOGuid": id.gpo, "BackupDir": BackupDir, "PayloadDir": PayloadDir, "SingleDir": SingleDir,
 		"SysvolPath": sysvolScripts(s.GPO.Domain), "Version": in.AvdgenVersion, "AgentVersion": in.Agents.Version,
-		"Limits": policy.Rows(s.Limits), "TaskPath": task.LogoffFromSpec(s, in.Time).Command, "Arguments": task.LogoffFromSpec(s, in.Time).Arguments,
+		"Limits": policy.Rows(s.Limits), "TaskPath": logoff.Command, "Arguments": logoff.Arguments, "AgentFile": AgentFileName(in.Agents),
 		"Sums": sums, "Arches": dist.Arches,
 	}
 	ps, err := textrender.Render("Import-AvdGpo.ps1.tmpl", data)

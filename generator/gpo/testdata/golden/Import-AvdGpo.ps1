@@ -87,7 +87,7 @@ if ($Ou) {
 }
 
 Write-Host ""
-$agent = '%ProgramFiles%\avdgen\avd-agent.exe'
+$agent = '%ProgramFiles%\avdgen\avd-agent-v1.0.0-bca8f89d.exe'
 Write-Host "Done. On a session host: gpupdate /force, then run"
 Write-Host ('    & ([Environment]::ExpandEnvironmentVariables(''{0}'')) check' -f $agent)
 Write-Host "and fix anything it reports as FAIL before users sign out."
