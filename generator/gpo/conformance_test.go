@@ -15,9 +15,15 @@ import (
 	"github.com/avdgen/avdgen/generator/internal/oracle"
 )
 
-// refBackups are the real GPMC backups in ../shared/reference/gpo-backups.
+// refBackups are the real GPMC backups copied from
+// shared/reference/gpo-backups into testdata/reference (Backup.xml,
+// bkupInfo.xml, gpreport.xml, manifest.xml; provenance in
+// testdata/PROVENANCE.md at the repository root).
 func refBackups(t *testing.T) []string {
-	dirs, _ := filepath.Glob(filepath.Join(oracle.Shared(t), "reference", "gpo-backups", "*", "{*}"))
+	var dirs []string
+	for _, d := range []string{"bginfo-files-schtasks", "hardenad-files-schtasks-system", "nsacyber-registry-only"} {
+		dirs = append(dirs, filepath.Join("testdata", "reference", d))
+	}
 	if len(dirs) < 3 {
 		t.Fatalf("reference backups not found (%d)", len(dirs))
 	}
@@ -159,7 +165,7 @@ func TestBackupStructureMatchesGPMC(t *testing.T) {
 		}
 	}
 	// manifest.xml against the real one.
-	refManifest, err := os.ReadFile(filepath.Join(oracle.Shared(t), "reference", "gpo-backups", "bginfo-files-schtasks", "manifest.xml"))
+	refManifest, err := os.ReadFile(filepath.Join("testdata", "reference", "bginfo-files-schtasks", "manifest.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}

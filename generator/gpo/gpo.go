@@ -120,7 +120,7 @@ func Build(in Input) ([]bundle.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	report, err := gpReport(s, id, logoff, at)
+	report, err := gpReport(s, id, at, filesXML, tasksXML)
 	if err != nil {
 		return nil, err
 	}
@@ -194,13 +194,6 @@ func bkupInfoXML(s spec.Spec, id ids, at time.Time, version string) []byte {
 	return b
 }
 
-// securityDescriptor is a self-relative SD with only well-known SIDs:
-// Authenticated Users read + Apply Group Policy, Enterprise Domain
-// Controllers read, SYSTEM full, CREATOR OWNER full (inherit only). It is
-// GPMC's default DACL without the domain-specific admin groups; Import-GPO
-// keeps the target GPO's own permissions anyway.
-const securityDescriptor = "01 00 04 9c 00 00 00 00 00 00 00 00 00 00 00 00 14 00 00 00 04 00 80 00 05 00 00 00 05 02 28 00 00 01 00 00 01 00 00 00 8f fd ac ed b3 ff d1 11 b4 1d 00 a0 c9 68 f9 39 01 01 00 00 00 00 00 05 0b 00 00 00 00 02 14 00 94 00 02 00 01 01 00 00 00 00 00 05 09 00 00 00 00 02 14 00 94 00 02 00 01 01 00 00 00 00 00 05 0b 00 00 00 00 02 14 00 ff 00 0f 00 01 01 00 00 00 00 00 05 12 00 00 00 00 0a 14 00 ff 00 0f 00 01 01 00 00 00 00 00 03 00 00 00 00"
-
 // MachineExtensionGuids lists each client-side extension with its tools,
 // sorted by CSE GUID as Group Policy requires, with GPMC's leading block.
 func machineExtensionGuids() string {
@@ -237,7 +230,7 @@ func backupXML(s spec.Spec, id ids, sysvolFiles []bundle.File, bk string) ([]byt
 	core := g.CreateElement("GroupPolicyCoreSettings")
 	cdata(core, "ID", id.gpo)
 	cdata(core, "Domain", s.GPO.Domain)
-	core.CreateElement("SecurityDescriptor").SetText(securityDescriptor)
+	core.CreateElement("SecurityDescriptor").SetText(securityDescriptorHex())
 	cdata(core, "DisplayName", s.GPO.Name)
 	cdata(core, "Options", applyGPOFlags)
 	cdata(core, "UserVersionNumber", "0")
