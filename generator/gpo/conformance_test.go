@@ -283,7 +283,7 @@ func TestImportScript(t *testing.T) {
 	}
 	for _, want := range []string{
 		"SupportsShouldProcess", "$ErrorActionPreference = 'Stop'",
-		"Import-GPO -BackupGpoName 'avdgen - hp-personal' -Path $backup -TargetName $TargetName -Domain $Domain -CreateIfNeeded",
+		"Import-GPO -BackupGpoName 'avdgen - hp-personal' -Path $backup -TargetName $TargetName -Domain $Domain | Out-Null",
 		"[string] $Ou = 'OU=AVD,DC=contoso,DC=local'", "New-GPLink", "Get-FileHash",
 	} {
 		if !strings.Contains(ps, want) {

@@ -367,6 +367,14 @@ func targetTask(tasksXML []byte, s spec.Spec, agentPath string) ([]byte, error) 
 	return task.PreferencesBytes(doc)
 }
 
+// Marker starts the comment (description) of every GPO Import-AvdGpo.ps1
+// creates; the script imports over an existing GPO only when its comment
+// starts with it, so it never replaces the settings of a GPO avdgen did not
+// make.
+func Marker(s spec.Spec) string {
+	return "[avdgen] host pool " + s.HostPool + ", domain " + s.GPO.Domain
+}
+
 // texts renders the import script and the bundle README.
 func texts(in Input, id ids, logoff task.Logoff) ([]bundle.File, error) {
 	s := in.Spec
@@ -379,7 +387,8 @@ func texts(in Input, id ids, logoff task.Logoff) ([]bundle.File, error) {
 		"Spec": s, "BackupID": id.backup, "GPOGuid": id.gpo, "BackupDir": BackupDir, "PayloadDir": PayloadDir, "SingleDir": SingleDir,
 		"SysvolPath": sysvolScripts(s.GPO.Domain), "Version": in.AvdgenVersion, "AgentVersion": in.Agents.Version,
 		"Limits": policy.Rows(s.Limits), "TaskPath": logoff.Command, "Arguments": logoff.Arguments, "AgentFile": AgentFileName(in.Agents),
-		"Sums": sums, "Arches": dist.Arches,
+		"Sums": sums, "Arches": dist.Arches, "Marker": Marker(s), "InstallDir": s.Agent.InstallDir,
+		"Comment": Marker(s) + ". Made by avdgen " + in.AvdgenVersion + " from backup " + id.backup + ": session time limits and the logoff task that deallocates the VM. Import-AvdGpo.ps1 replaces its settings only while this comment starts with the marker.",
 	}
 	ps, err := textrender.Render("Import-AvdGpo.ps1.tmpl", data)
 	if err != nil {

@@ -133,3 +133,27 @@ func Golden(t testing.TB, name string, got []byte) {
 		t.Errorf("%s differs from its golden file at byte %d (got %d bytes, want %d); rerun with -update if the change is intended", name, i, len(got), len(want))
 	}
 }
+
+// PSParse checks PowerShell files with tree-sitter-powershell through
+// shared/tools/ps-parse/ps-parse.mjs, which must sit beside the node_modules
+// that hold tree-sitter and tree-sitter-powershell (see its README). The
+// folder is $AVDGEN_PS_PARSE, else shared/tools/ps-parse. Any syntax error
+// fails the test.
+func PSParse(t testing.TB, files ...string) string {
+	t.Helper()
+	dir := os.Getenv("AVDGEN_PS_PARSE")
+	if dir == "" {
+		dir = filepath.Join(Shared(t), "tools", "ps-parse")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		Unavailable(t, "node missing")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "tree-sitter-powershell")); err != nil {
+		Unavailable(t, "%s/node_modules lacks tree-sitter-powershell (npm install tree-sitter@0.25 tree-sitter-powershell@0.26.4 there, or set AVDGEN_PS_PARSE)", dir)
+	}
+	out, err := exec.Command("node", append([]string{filepath.Join(dir, "ps-parse.mjs")}, files...)...).Output()
+	if err != nil {
+		t.Fatalf("ps-parse: %v\n%s", err, out)
+	}
+	return string(out)
+}
