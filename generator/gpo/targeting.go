@@ -6,11 +6,13 @@ import (
 	"github.com/avdgen/avdgen/generator/spec"
 )
 
-// The AVD agent (RDAgentBootLoader/RDInfraAgent) records a completed host
-// pool registration as REG_DWORD IsRegistered = 1 under this key. Only a
+// The AVD agent records a completed host pool registration as IsRegistered
+// = 1 under this key (Microsoft's AVD agent troubleshooting article has
+// admins reset it to 0 to re-register and check it reads 1). Only a
 // registered session host has it, so the item-level targeting below keeps
 // the agent file and the deallocating task off every other computer the
-// GPO might reach (docs/gpo.md, "Scope").
+// GPO might reach (docs/gpo.md, "Scope"). REG_DWORD is our reading of its
+// type; the article shows only the number.
 const (
 	rdAgentHive  = "HKEY_LOCAL_MACHINE"
 	rdAgentKey   = `SOFTWARE\Microsoft\RDInfraAgent`
