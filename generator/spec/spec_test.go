@@ -181,3 +181,16 @@ func TestHostsGroup(t *testing.T) {
 		}
 	}
 }
+
+func TestHostsGroupFromYAML(t *testing.T) {
+	s, err := Decode("avdgen.yaml", []byte("gpo:\n  domain: contoso.local\n  hostsGroup: CONTOSO\\AVD Session Hosts\n  hostsGroupSid: S-1-5-21-1-2-3-1105\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.GPO.HostsGroup != `CONTOSO\AVD Session Hosts` || s.GPO.HostsGroupSID != "S-1-5-21-1-2-3-1105" {
+		t.Errorf("decoded %+v", s.GPO)
+	}
+	if err := s.WithDefaults().Validate(true); err != nil {
+		t.Error(err)
+	}
+}
