@@ -16,7 +16,11 @@ all: avdgen
 
 agents: $(AGENTS) dist/bin/VERSION
 
+# The agent's Windows version resource (file and product version = VERSION)
+# is generated right before each build: a .syso the linker picks up for that
+# GOARCH only. Gitignored; its bytes depend only on VERSION and the arch.
 dist/bin/avd-agent-%.exe: $(GOFILES)
+	$(GO) run ./cmd/internal/agentres -version "$(VERSION)" -arch $* -o cmd/avd-agent/rsrc_windows_$*.syso
 	GOOS=windows GOARCH=$* $(BUILD) -o $@ ./cmd/avd-agent
 
 dist/bin/VERSION: FORCE
@@ -68,4 +72,4 @@ dist: agents
 	cat out/dist/SHA256SUMS
 
 clean:
-	rm -rf bin out $(AGENTS) dist/bin/VERSION
+	rm -rf bin out $(AGENTS) dist/bin/VERSION cmd/avd-agent/rsrc_windows_*.syso

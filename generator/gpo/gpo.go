@@ -5,11 +5,13 @@
 package gpo
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"path"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/beevik/etree"
 
@@ -88,7 +90,9 @@ func Build(in Input) ([]bundle.File, error) {
 	}
 	id := newIDs(s)
 	at := in.Time.UTC()
+	agentPath := strings.TrimRight(s.Agent.InstallDir, `\`) + `\` + AgentFileName(in.Agents)
 	logoff := task.LogoffFromSpec(s, at)
+	logoff.Command = agentPath
 	pol := regpol.Encode(regpol.SessionLimits(s.Limits))
 	standaloneTask, err := task.Standalone(logoff)
 	if err != nil {
@@ -98,7 +102,10 @@ func Build(in Input) ([]bundle.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	filesXML, err := filesXML(s, id, at)
+	if tasksXML, err = targetTask(tasksXML, s, agentPath); err != nil {
+		return nil, err
+	}
+	filesXML, err := filesXML(s, id, at, agentPath)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +120,7 @@ func Build(in Input) ([]bundle.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	report, err := gpReport(s, id, logoff, at)
+	report, err := gpReport(s, id, at, filesXML, tasksXML)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +138,7 @@ func Build(in Input) ([]bundle.File, error) {
 		return nil, err
 	}
 	files = append(files, pay...)
-	scripts, err := texts(in, id)
+	scripts, err := texts(in, id, logoff)
 	if err != nil {
 		return nil, err
 	}
@@ -187,13 +194,6 @@ func bkupInfoXML(s spec.Spec, id ids, at time.Time, version string) []byte {
 	return b
 }
 
-// securityDescriptor is a self-relative SD with only well-known SIDs:
-// Authenticated Users read + Apply Group Policy, Enterprise Domain
-// Controllers read, SYSTEM full, CREATOR OWNER full (inherit only). It is
-// GPMC's default DACL without the domain-specific admin groups; Import-GPO
-// keeps the target GPO's own permissions anyway.
-const securityDescriptor = "01 00 04 9c 00 00 00 00 00 00 00 00 00 00 00 00 14 00 00 00 04 00 80 00 05 00 00 00 05 02 28 00 00 01 00 00 01 00 00 00 8f fd ac ed b3 ff d1 11 b4 1d 00 a0 c9 68 f9 39 01 01 00 00 00 00 00 05 0b 00 00 00 00 02 14 00 94 00 02 00 01 01 00 00 00 00 00 05 09 00 00 00 00 02 14 00 94 00 02 00 01 01 00 00 00 00 00 05 0b 00 00 00 00 02 14 00 ff 00 0f 00 01 01 00 00 00 00 00 05 12 00 00 00 00 0a 14 00 ff 00 0f 00 01 01 00 00 00 00 00 03 00 00 00 00"
-
 // MachineExtensionGuids lists each client-side extension with its tools,
 // sorted by CSE GUID as Group Policy requires, with GPMC's leading block.
 func machineExtensionGuids() string {
@@ -217,7 +217,8 @@ func backupXML(s spec.Spec, id ids, sysvolFiles []bundle.File, bk string) ([]byt
 	const ns = "http://www.microsoft.com/GroupPolicy/GPOOperations"
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
-	doc.CreateComment(" Copyright (c) Microsoft Corporation.  All rights reserved. ")
+	// GPMC writes Microsoft's copyright comment here; avdgen's file is not
+	// Microsoft's, so it carries none. Everything else follows GPMC.
 	root := doc.CreateElement("GroupPolicyBackupScheme")
 	root.CreateAttr("bkp:version", "2.0")
 	root.CreateAttr("bkp:type", "GroupPolicyBackupTemplate")
@@ -229,7 +230,7 @@ func backupXML(s spec.Spec, id ids, sysvolFiles []bundle.File, bk string) ([]byt
 	core := g.CreateElement("GroupPolicyCoreSettings")
 	cdata(core, "ID", id.gpo)
 	cdata(core, "Domain", s.GPO.Domain)
-	core.CreateElement("SecurityDescriptor").SetText(securityDescriptor)
+	core.CreateElement("SecurityDescriptor").SetText(securityDescriptorHex())
 	cdata(core, "DisplayName", s.GPO.Name)
 	cdata(core, "Options", applyGPOFlags)
 	cdata(core, "UserVersionNumber", "0")
@@ -275,44 +276,107 @@ func backupXML(s spec.Spec, id ids, sysvolFiles []bundle.File, bk string) ([]byt
 	return xmlString(doc)
 }
 
-// filesXML copies the agent for the host's architecture from SYSVOL to the
-// install directory. Action R replaces the file at every refresh, so a new
-// agent version reaches every host (C and U never overwrite). Item-level
-// targeting on PROCESSOR_ARCHITECTURE picks the binary.
-func filesXML(s spec.Spec, id ids, at time.Time) ([]byte, error) {
+// AgentFileName is the agent's file name on the hosts: versioned, so a new
+// agent is a new file. avd-agent-<version>-<digest>.exe, where the digest
+// covers every architecture's binary: agents re-signed or rebuilt under the
+// same version string (or "custom" from --agent-dir) still get a new name.
+func AgentFileName(a dist.Agents) string {
+	h := sha256.New()
+	for _, arch := range dist.Arches {
+		ag, _ := a.Get(arch)
+		fmt.Fprintf(h, "%s %s\n", arch, ag.SHA256())
+	}
+	version := strings.Map(func(r rune) rune {
+		if r < 0x80 && (r == '.' || r == '-' || r == '+' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return '_'
+	}, a.Version)
+	if version == "" {
+		version = "custom"
+	}
+	return fmt.Sprintf("avd-agent-%s-%x.exe", version, h.Sum(nil)[:4])
+}
+
+// filesXML copies the agent for the host's architecture from SYSVOL to its
+// versioned path in the install directory. Action C (Create) copies only
+// when that file does not exist and otherwise does nothing, not even set
+// attributes ([MS-GPPREF] 2.2.1.6.1): a policy refresh reads nothing from
+// SYSVOL, and a running agent is never touched. A new agent has a new name,
+// so Create copies it once; the task moves to it only when it is there
+// (targetTask). Item-level targeting on PROCESSOR_ARCHITECTURE picks the
+// binary.
+func filesXML(s spec.Spec, id ids, at time.Time, target string) ([]byte, error) {
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
 	root := doc.CreateElement("Files")
 	root.CreateAttr("clsid", filesCLSID)
-	target := strings.TrimRight(s.Agent.InstallDir, `\`) + `\avd-agent.exe`
+	name := target[strings.LastIndex(target, `\`)+1:]
 	for _, arch := range dist.Arches {
 		f := root.CreateElement("File")
 		f.CreateAttr("clsid", fileCLSID)
-		f.CreateAttr("name", "avd-agent.exe")
-		f.CreateAttr("status", "avd-agent.exe")
-		f.CreateAttr("image", "1") // GPMC: 0 create, 1 replace, 2 update, 3 delete
+		f.CreateAttr("name", name)
+		f.CreateAttr("status", name)
+		f.CreateAttr("image", "0") // GPMC: 0 create, 1 replace, 2 update, 3 delete
 		f.CreateAttr("changed", at.Format("2006-01-02 15:04:05"))
 		f.CreateAttr("uid", id.fileUID[arch])
 		f.CreateAttr("bypassErrors", "1")
 		p := f.CreateElement("Properties")
-		p.CreateAttr("action", "R")
+		p.CreateAttr("action", "C")
 		p.CreateAttr("fromPath", sysvolScripts(s.GPO.Domain)+`\`+dist.FileName(arch))
 		p.CreateAttr("targetPath", target)
 		p.CreateAttr("readOnly", "0")
 		p.CreateAttr("archive", "1")
 		p.CreateAttr("hidden", "0")
 		p.CreateAttr("suppress", "0")
-		fl := f.CreateElement("Filters").CreateElement("FilterVariable")
+		fl := etree.NewElement("FilterVariable")
 		fl.CreateAttr("bool", "AND")
 		fl.CreateAttr("not", "0")
 		fl.CreateAttr("variableName", "PROCESSOR_ARCHITECTURE")
 		fl.CreateAttr("value", strings.ToUpper(string(arch)))
+		addFilters(f, s, fl)
 	}
 	return task.PreferencesBytes(doc)
 }
 
+// targetTask adds the host filters to the TaskV2 item of ScheduledTasks.xml,
+// and a File Match on the agent the task runs: the task is created, or moved
+// to a new agent, only once that file is on the host. If the copy failed
+// (SYSVOL unreachable, disk full), the task keeps running the agent it had.
+func targetTask(tasksXML []byte, s spec.Spec, agentPath string) ([]byte, error) {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(tasksXML); err != nil {
+		return nil, fmt.Errorf("re-reading ScheduledTasks.xml: %w", err)
+	}
+	// The line breaks around the root come back from PreferencesBytes.
+	for _, tok := range append([]etree.Token(nil), doc.Child...) {
+		if cd, ok := tok.(*etree.CharData); ok && cd.IsWhitespace() {
+			doc.RemoveChild(cd)
+		}
+	}
+	item := doc.FindElement("ScheduledTasks/TaskV2")
+	if item == nil {
+		return nil, fmt.Errorf("ScheduledTasks.xml has no TaskV2 item")
+	}
+	exists := etree.NewElement("FilterFile")
+	exists.CreateAttr("bool", "AND")
+	exists.CreateAttr("not", "0")
+	exists.CreateAttr("path", agentPath)
+	exists.CreateAttr("type", "EXISTS")
+	addFilters(item, s, exists)
+	return task.PreferencesBytes(doc)
+}
+
+// Marker starts the comment (description) of every GPO Import-AvdGpo.ps1
+// creates; the script imports over an existing GPO only when its comment
+// starts with it, so it never replaces the settings of a GPO avdgen did not
+// make.
+func Marker(s spec.Spec) string {
+	return "[avdgen] host pool " + s.HostPool + ", domain " + s.GPO.Domain
+}
+
 // texts renders the import script and the bundle README.
-func texts(in Input, id ids) ([]bundle.File, error) {
+func texts(in Input, id ids, logoff task.Logoff) ([]bundle.File, error) {
 	s := in.Spec
 	sums := map[string]string{}
 	for _, a := range dist.Arches {
@@ -322,8 +386,9 @@ func texts(in Input, id ids) ([]bundle.File, error) {
 	data := map[string]any{
 		"Spec": s, "BackupID": id.backup, "GPOGuid": id.gpo, "BackupDir": BackupDir, "PayloadDir": PayloadDir, "SingleDir": SingleDir,
 		"SysvolPath": sysvolScripts(s.GPO.Domain), "Version": in.AvdgenVersion, "AgentVersion": in.Agents.Version,
-		"Limits": policy.Rows(s.Limits), "TaskPath": task.LogoffFromSpec(s, in.Time).Command, "Arguments": task.LogoffFromSpec(s, in.Time).Arguments,
-		"Sums": sums, "Arches": dist.Arches,
+		"Limits": policy.Rows(s.Limits), "TaskPath": logoff.Command, "Arguments": logoff.Arguments, "AgentFile": AgentFileName(in.Agents),
+		"Sums": sums, "Arches": dist.Arches, "Marker": Marker(s), "InstallDir": s.Agent.InstallDir,
+		"Comment": Marker(s) + ". Made by avdgen " + in.AvdgenVersion + " from backup " + id.backup + ": session time limits and the logoff task that deallocates the VM. Import-AvdGpo.ps1 replaces its settings only while this comment starts with the marker.",
 	}
 	ps, err := textrender.Render("Import-AvdGpo.ps1.tmpl", data)
 	if err != nil {

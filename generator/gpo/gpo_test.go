@@ -117,3 +117,15 @@ func TestRequiresDomainAndAgents(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// Issue 10 item 6: Backup.xml is avdgen's, not Microsoft's; only the
+// comment goes, the declaration and the root stay as they were.
+func TestBackupCarriesNoMicrosoftCopyright(t *testing.T) {
+	b := string(find(t, build(t), "/Backup.xml").Data)
+	if strings.Contains(b, "Copyright") || strings.Contains(b, "<!--") {
+		t.Error("Backup.xml carries a comment (Microsoft's copyright)")
+	}
+	if !strings.HasPrefix(b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<GroupPolicyBackupScheme bkp:version=\"2.0\" bkp:type=\"GroupPolicyBackupTemplate\"") {
+		t.Errorf("Backup.xml starts %q", b[:120])
+	}
+}

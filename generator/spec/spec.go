@@ -69,8 +69,16 @@ type GPO struct {
 	Name string `yaml:"name" json:"name"`
 	// Domain is the AD DNS domain (FQDN), e.g. contoso.local.
 	Domain string `yaml:"domain" json:"domain"`
-	// OU is the distinguished name to link the GPO to (optional).
+	// OU is the distinguished name of the OU to link the GPO to (optional).
+	// It must be an OU (OU=...): never the domain root or a CN= container.
 	OU string `yaml:"ou" json:"ou,omitempty"`
+	// HostsGroup is an optional computer security group, DOMAIN\name, that
+	// the session hosts belong to; the agent file and task then apply only
+	// to its members (item-level targeting), on top of the AVD agent check.
+	HostsGroup string `yaml:"hostsGroup" json:"hostsGroup,omitempty"`
+	// HostsGroupSID is that group's SID (optional); with it the targeting
+	// survives a rename of the group.
+	HostsGroupSID string `yaml:"hostsGroupSid" json:"hostsGroupSid,omitempty"`
 }
 
 // Intune is specific to `avdgen intune`.

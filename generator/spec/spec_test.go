@@ -178,3 +178,64 @@ func TestValidateRefusesNoLogoff(t *testing.T) {
 		t.Fatalf("allowNoLogoff: %v, %+v", err, s.Limits)
 	}
 }
+
+// Issue 10 item 1: the GPO powers VMs off, so it may only be linked to an
+// OU; the domain root and CN= containers are refused, saying why.
+func TestOUMustBeAnOrganizationalUnit(t *testing.T) {
+	base := Spec{GPO: GPO{Domain: "contoso.local"}, Limits: Limits{AllowNoLogoff: true}}.WithDefaults()
+	for ou, want := range map[string]string{
+		"DC=contoso,DC=local":                     "is the domain root",
+		"dc=contoso,dc=local":                     "is the domain root",
+		"CN=Computers,DC=contoso,DC=local":        "names a container (CN=)",
+		"OU=AVD,CN=Computers,DC=contoso,DC=local": "names a container (CN=)",
+		"OU=AVD":                          "DC= parts of the domain are missing",
+		"OU=AVD,DC=contoso,OU=x,DC=local": "OU= parts must come before",
+	} {
+		s := base
+		s.GPO.OU = ou
+		if err := s.Validate(true); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `gpo.ou "`+ou+`"`) {
+			t.Errorf("%s: err = %v, want %q", ou, err, want)
+		}
+	}
+	s := base
+	s.GPO.OU = "OU=Personal,OU=AVD,DC=contoso,DC=local"
+	if err := s.Validate(true); err != nil {
+		t.Errorf("nested OU refused: %v", err)
+	}
+}
+
+func TestHostsGroup(t *testing.T) {
+	base := Spec{GPO: GPO{Domain: "contoso.local"}, Limits: Limits{AllowNoLogoff: true}}.WithDefaults()
+	for _, ok := range [][2]string{{`CONTOSO\AVD Session Hosts`, ""}, {`CONTOSO\avd-hosts`, "S-1-5-21-1004336348-1177238915-682003330-1105"}} {
+		s := base
+		s.GPO.HostsGroup, s.GPO.HostsGroupSID = ok[0], ok[1]
+		if err := s.Validate(true); err != nil {
+			t.Errorf("%v refused: %v", ok, err)
+		}
+	}
+	for _, bad := range [][3]string{
+		{"AVD Hosts", "", `gpo.hostsGroup "AVD Hosts": want the computer group as DOMAIN\name`},
+		{`contoso.local\AVD`, "", `gpo.hostsGroup "contoso.local\\AVD"`},
+		{`CONTOSO\AVD`, "S-1-5-32-544", `gpo.hostsGroupSid "S-1-5-32-544": want a domain group SID`},
+		{"", "S-1-5-21-1-2-3-4", `give the group's name too`},
+	} {
+		s := base
+		s.GPO.HostsGroup, s.GPO.HostsGroupSID = bad[0], bad[1]
+		if err := s.Validate(true); err == nil || !strings.Contains(err.Error(), bad[2]) {
+			t.Errorf("%v: err = %v, want %q", bad[:2], err, bad[2])
+		}
+	}
+}
+
+func TestHostsGroupFromYAML(t *testing.T) {
+	s, err := Decode("avdgen.yaml", []byte("limits:\n  disconnected: 15m\ngpo:\n  domain: contoso.local\n  hostsGroup: CONTOSO\\AVD Session Hosts\n  hostsGroupSid: S-1-5-21-1-2-3-1105\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.GPO.HostsGroup != `CONTOSO\AVD Session Hosts` || s.GPO.HostsGroupSID != "S-1-5-21-1-2-3-1105" {
+		t.Errorf("decoded %+v", s.GPO)
+	}
+	if err := s.WithDefaults().Validate(true); err != nil {
+		t.Error(err)
+	}
+}

@@ -107,6 +107,9 @@ func (s Spec) Validate(needDomain bool) error {
 			return err
 		}
 	}
+	if err := validateHostsGroup(s.GPO.HostsGroup, s.GPO.HostsGroupSID); err != nil {
+		return err
+	}
 	if !regexp.MustCompile(`^Windows(10|11)_\d{2}H\d$`).MatchString(s.Intune.MinimumWindowsRelease) {
 		return fmt.Errorf("intune.minimumWindowsRelease %q: use Graph's spelling, e.g. Windows10_21H2 or Windows11_22H2", s.Intune.MinimumWindowsRelease)
 	}
@@ -139,20 +142,58 @@ func ValidateDomain(d string) error {
 	return nil
 }
 
+// validateOU accepts only an organizational unit: OU=..[,OU=..],DC=..,DC=..
+// The GPO carries a task that powers the VM off, so where it is linked
+// decides which machines can be deallocated.
 func validateOU(ou, domain string) error {
 	var dcs []string
-	for _, part := range strings.Split(ou, ",") {
+	for i, part := range strings.Split(ou, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		k = strings.ToUpper(strings.TrimSpace(k))
 		if !ok || v == "" || (k != "OU" && k != "DC" && k != "CN") {
 			return fmt.Errorf("gpo.ou %q: not a distinguished name such as OU=Personal,OU=AVD,DC=contoso,DC=local", ou)
 		}
+		switch {
+		case i == 0 && k == "DC":
+			return fmt.Errorf("gpo.ou %q is the domain root: linked there the GPO reaches every computer in the domain, domain controllers and admin servers included, and its task powers their VMs off; give the OU that holds only the session hosts, e.g. OU=AVD,%s", ou, ou)
+		case k == "CN":
+			return fmt.Errorf("gpo.ou %q names a container (CN=), not an organizational unit: Group Policy cannot be linked to containers such as CN=Computers, so the link would fail after the GPO was created; move the session hosts into an OU and give that OU (OU=...)", ou)
+		case k == "OU" && len(dcs) > 0:
+			return fmt.Errorf("gpo.ou %q: OU= parts must come before the DC= parts, e.g. OU=Personal,OU=AVD,DC=contoso,DC=local", ou)
+		}
 		if k == "DC" {
 			dcs = append(dcs, strings.TrimSpace(v))
 		}
 	}
+	if len(dcs) == 0 {
+		return fmt.Errorf("gpo.ou %q: the DC= parts of the domain are missing, e.g. OU=AVD,DC=contoso,DC=local", ou)
+	}
 	if domain != "" && !strings.EqualFold(strings.Join(dcs, "."), domain) {
 		return fmt.Errorf("gpo.ou %q: its DC= parts (%s) do not match gpo.domain %q", ou, strings.Join(dcs, "."), domain)
+	}
+	return nil
+}
+
+var (
+	// groupNameRe is DOMAIN\name as GPMC's group picker writes it: a
+	// NetBIOS domain (no dots) and an sAMAccountName.
+	groupNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,14}\\[^"/\\\[\]:;|=,+*?<>@&]{1,256}$`)
+	domainSIDRe = regexp.MustCompile(`^S-1-5-21-\d{1,10}-\d{1,10}-\d{1,10}-\d{1,10}$`)
+)
+
+// validateHostsGroup checks the optional session-host group.
+func validateHostsGroup(name, sid string) error {
+	if name == "" {
+		if sid != "" {
+			return fmt.Errorf("gpo.hostsGroupSid %q: give the group's name too (gpo.hostsGroup, --hosts-group DOMAIN\\name)", sid)
+		}
+		return nil
+	}
+	if !groupNameRe.MatchString(name) {
+		return fmt.Errorf("gpo.hostsGroup %q: want the computer group as DOMAIN\\name with the NetBIOS domain name, e.g. CONTOSO\\AVD Session Hosts", name)
+	}
+	if sid != "" && !domainSIDRe.MatchString(sid) {
+		return fmt.Errorf("gpo.hostsGroupSid %q: want a domain group SID such as S-1-5-21-1004336348-1177238915-682003330-1105 (Get-ADGroup <name> | Select-Object SID)", sid)
 	}
 	return nil
 }

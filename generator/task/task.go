@@ -117,8 +117,13 @@ type principal int
 
 const (
 	standalone  principal = iota // <UserId>S-1-5-18</UserId>
-	preferences                  // GPMC's NT AUTHORITY\System + S4U
+	preferences                  // S-1-5-18 + S4U, as GPMC writes SYSTEM
 )
+
+// systemSID is LocalSystem. Names are localized ("NT AUTHORITY\SYSTEM" is
+// "NT-AUTORITÄT\SYSTEM" on German media) and a GPP task run as a name the
+// host cannot resolve is never registered, so every principal is the SID.
+const systemSID = "S-1-5-18"
 
 // element builds <Task version="1.3"> in Windows' export order.
 func element(l Logoff, p principal) *etree.Element {
@@ -144,11 +149,9 @@ func element(l Logoff, p principal) *etree.Element {
 
 	pr := t.CreateElement("Principals").CreateElement("Principal")
 	pr.CreateAttr("id", "Author")
+	text(pr, "UserId", systemSID)
 	if p == preferences {
-		text(pr, "UserId", `NT AUTHORITY\System`)
 		text(pr, "LogonType", "S4U")
-	} else {
-		text(pr, "UserId", "S-1-5-18")
 	}
 	text(pr, "RunLevel", "HighestAvailable")
 
@@ -250,7 +253,7 @@ func PreferencesXML(l Logoff, uid string, changed time.Time) ([]byte, error) {
 	props := item.CreateElement("Properties")
 	props.CreateAttr("action", "U")
 	props.CreateAttr("name", name)
-	props.CreateAttr("runAs", `NT AUTHORITY\System`)
+	props.CreateAttr("runAs", systemSID)
 	props.CreateAttr("logonType", "S4U")
 	props.AddChild(element(l, preferences))
 	return PreferencesBytes(doc)

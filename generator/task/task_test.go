@@ -2,6 +2,7 @@ package task
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,7 +145,7 @@ func TestPreferencesXML(t *testing.T) {
 	}
 	item := doc.FindElement("ScheduledTasks/TaskV2")
 	props := item.FindElement("Properties")
-	if item.SelectAttrValue("clsid", "") != TaskV2CLSID || props.SelectAttrValue("runAs", "") != `NT AUTHORITY\System` || props.SelectAttrValue("logonType", "") != "S4U" ||
+	if item.SelectAttrValue("clsid", "") != TaskV2CLSID || props.SelectAttrValue("runAs", "") != "S-1-5-18" || props.SelectAttrValue("logonType", "") != "S4U" ||
 		props.FindElement("Task").SelectAttrValue("xmlns", "none") != "none" {
 		t.Errorf("item %v props %v", item.Attr, props.Attr)
 	}
@@ -165,4 +166,43 @@ func TestGoldens(t *testing.T) {
 		t.Fatal(err)
 	}
 	oracle.Golden(t, "ScheduledTasks.xml", p)
+}
+
+// Issue 10 item 2: on Windows installed from localized media the SYSTEM
+// account has another name; only the SID resolves everywhere. No principal,
+// standalone or preference, may name an account.
+func TestEveryPrincipalIsTheSystemSID(t *testing.T) {
+	l := LogoffFromSpec(testSpec(90*time.Second, "", ""), date)
+	std, err := StandaloneText(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pref, err := PreferencesXML(l, "{0F0E0D0C-0B0A-4908-8706-050403020100}", date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, doc := range map[string]string{"standalone": std, "preferences": string(pref)} {
+		d := etree.NewDocument()
+		d.ReadSettings.CharsetReader = func(label string, r io.Reader) (io.Reader, error) { return r, nil }
+		if err := d.ReadFromString(doc); err != nil {
+			t.Fatal(err)
+		}
+		ids := d.FindElements("//Principal/UserId")
+		if len(ids) == 0 {
+			t.Errorf("%s: no principal", name)
+		}
+		for _, id := range ids {
+			if id.Text() != "S-1-5-18" {
+				t.Errorf("%s: principal %q, want S-1-5-18", name, id.Text())
+			}
+		}
+		for _, p := range d.FindElements("//Properties") {
+			if p.SelectAttrValue("runAs", "") != "S-1-5-18" {
+				t.Errorf("%s: runAs %q, want S-1-5-18", name, p.SelectAttrValue("runAs", ""))
+			}
+		}
+		if strings.Contains(strings.ToLower(doc), `nt authority`) {
+			t.Errorf("%s names NT AUTHORITY", name)
+		}
+	}
 }

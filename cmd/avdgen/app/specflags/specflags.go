@@ -24,6 +24,7 @@ type Flags struct {
 	action, excludeTag, installDir, identityClientID string
 	grace                                            time.Duration
 	gpoName, domain, ou                              string
+	hostsGroup, hostsGroupSID                        string
 	profileName, appName, publisher, minRelease      string
 	fs                                               *pflag.FlagSet
 }
@@ -56,7 +57,9 @@ func Add(cmd *cobra.Command, which Which) *Flags {
 	if which&GPO != 0 {
 		fs.StringVar(&f.gpoName, "gpo-name", "", "GPO display name (default \"avdgen - <host pool>\")")
 		fs.StringVar(&f.domain, "domain", "", "AD DNS domain (FQDN), e.g. contoso.local")
-		fs.StringVar(&f.ou, "ou", "", "distinguished name of the OU to link the GPO to")
+		fs.StringVar(&f.ou, "ou", "", "distinguished name of the OU (OU=...) of the session hosts, to link the GPO to; not the domain root or a CN= container")
+		fs.StringVar(&f.hostsGroup, "hosts-group", "", `computer group of the session hosts, DOMAIN\name: the agent and task apply only to its members`)
+		fs.StringVar(&f.hostsGroupSID, "hosts-group-sid", "", "SID of the --hosts-group group (optional; survives a rename)")
 	}
 	if which&Intune != 0 {
 		fs.StringVar(&f.profileName, "profile-name", "", "display name of the Intune configuration profiles")
@@ -105,6 +108,7 @@ func (f *Flags) Resolve(needDomain bool, notice io.Writer) (spec.Spec, error) {
 		{"host-pool", f.hostPool, &s.HostPool}, {"action", f.action, &s.Agent.Action}, {"exclude-tag", f.excludeTag, &s.Agent.ExcludeTag},
 		{"install-dir", f.installDir, &s.Agent.InstallDir}, {"identity-client-id", f.identityClientID, &s.Agent.IdentityClientID},
 		{"gpo-name", f.gpoName, &s.GPO.Name}, {"domain", f.domain, &s.GPO.Domain}, {"ou", f.ou, &s.GPO.OU},
+		{"hosts-group", f.hostsGroup, &s.GPO.HostsGroup}, {"hosts-group-sid", f.hostsGroupSID, &s.GPO.HostsGroupSID},
 		{"profile-name", f.profileName, &s.Intune.ProfileName}, {"app-name", f.appName, &s.Intune.AppName},
 		{"publisher", f.publisher, &s.Intune.Publisher}, {"min-windows-release", f.minRelease, &s.Intune.MinimumWindowsRelease},
 	}
