@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avdgen/avdgen/agent/imds"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/azureflags"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/versioncmd"
 	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
@@ -29,6 +30,7 @@ func SystemFactory() *cmdutil.Factory {
 		Transport: http.DefaultTransport,
 		Agents:    dist.Embedded,
 		LookPath:  exec.LookPath,
+		ProbeIMDS: azureflags.ProbeIMDS(azureflags.IMDSBase, nil, azureflags.IMDSProbeTimeout),
 	}
 }
 
