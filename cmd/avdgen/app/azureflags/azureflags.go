@@ -32,13 +32,15 @@ type Flags struct {
 // Add registers the flags.
 func Add(cmd *cobra.Command, f *Flags) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.Pool.Subscription, "subscription", "", "subscription id of the host pool (required)")
-	fs.StringVar(&f.Pool.ResourceGroup, "resource-group", "", "resource group of the host pool (required)")
-	fs.StringVar(&f.Pool.HostPool, "host-pool", "", "host pool name (required)")
-	fs.StringVar(&f.Auth, "auth", "default", "credential: "+strings.Join(azure.AuthKinds, ", ")+" (default is the Azure SDK chain: environment, workload identity, managed identity, az login)")
-	fs.StringVar(&f.Cloud, "cloud", "public", "Azure cloud: "+strings.Join(CloudNames(), ", "))
-	fs.StringVar(&f.ARMEndpoint, "arm-endpoint", "", "Resource Manager endpoint override (https, or http on loopback for tests)")
-	fs.IntVar(&f.Concurrency, "concurrency", 8, "requests in flight at once (1-64)")
+	fs.StringVar(&f.Pool.Subscription, "subscription", "", "subscription `ID` of the host pool (required)")
+	fs.StringVar(&f.Pool.ResourceGroup, "resource-group", "", "resource group `NAME` of the host pool (required)")
+	fs.StringVar(&f.Pool.HostPool, "host-pool", "", "host pool `NAME` (required)")
+	fs.StringVar(&f.Auth, "auth", "default", "credential `KIND`: "+strings.Join(azure.AuthKinds, ", ")+" (default is the Azure SDK chain: environment, workload identity, managed identity, az login)")
+	fs.StringVar(&f.Cloud, "cloud", "public", "Azure `CLOUD`: "+strings.Join(CloudNames(), ", "))
+	fs.StringVar(&f.ARMEndpoint, "arm-endpoint", "", "Resource Manager endpoint `URL` override (https, or http on loopback for tests)")
+	fs.IntVar(&f.Concurrency, "concurrency", 8, "`N` requests in flight at once (1-64)")
+	cmd.RegisterFlagCompletionFunc("auth", cobra.FixedCompletions(azure.AuthKinds, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RegisterFlagCompletionFunc("cloud", cobra.FixedCompletions(CloudNames(), cobra.ShellCompDirectiveNoFileComp))
 }
 
 // CloudNames are the --cloud values.

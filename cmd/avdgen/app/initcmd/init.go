@@ -35,7 +35,7 @@ func NewCmdInit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			return run(opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Out, "out", "avdgen.yaml", "file to write")
+	cmd.Flags().StringVar(&opts.Out, "out", "avdgen.yaml", "`FILE` to write")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "overwrite an existing file")
 	return cmd
 }
