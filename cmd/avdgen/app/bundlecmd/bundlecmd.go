@@ -81,6 +81,11 @@ func (o Options) Inputs(f *cmdutil.Factory, flags *specflags.Flags, needDomain b
 	if err != nil {
 		return s, dist.Agents{}, time.Time{}, &cmdutil.UsageError{Err: err}
 	}
+	if s.Limits.DisconnectedStay() && s.Limits.EndsSessions() {
+		// Accepted (end-session with an idle or active limit), but a user who
+		// disconnects rather than idles stays signed in.
+		fmt.Fprintln(f.IO.ErrOut, "avdgen: warning: no finite disconnected limit: the idle and active limits end only connected sessions, so a user who disconnects stays signed in and the VM keeps running; add --disconnected (e.g. 15m) to log disconnected users off too")
+	}
 	at, err := Time(f.Getenv)
 	if err != nil {
 		return s, dist.Agents{}, at, err
