@@ -267,6 +267,22 @@ func Write(dir string, files []File, opts WriteOptions) (Result, error) {
 		res.Unchanged = true
 		return res, nil
 	}
+	// Parent folders this run creates are removed again if it fails.
+	var madeParents []string
+	for d := parent; ; d = filepath.Dir(d) {
+		if _, err := fsys.Lstat(d); !errors.Is(err, fs.ErrNotExist) || filepath.Dir(d) == d {
+			break
+		}
+		madeParents = append(madeParents, d)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			for _, d := range madeParents {
+				fsys.Remove(d) // deepest first; only empty folders go
+			}
+		}
+	}()
 	if err := fsys.MkdirAll(parent, 0o755); err != nil {
 		return res, fmt.Errorf("creating %s: %w", parent, err)
 	}
@@ -274,7 +290,6 @@ func Write(dir string, files []File, opts WriteOptions) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("creating a temporary folder next to %s (nothing was changed): %w", dir, err)
 	}
-	committed := false
 	defer func() {
 		if !committed {
 			removeOurs(fsys, tmp)

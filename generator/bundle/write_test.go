@@ -243,6 +243,12 @@ func TestFullDiskLeavesPreviousBundle(t *testing.T) {
 		t.Errorf("a half-written %s exists after ENOSPC", fresh)
 	}
 	sameSnapshot(t, "fresh --out after ENOSPC", snapshot(t, parent), before)
+	// Nor the parent folders a nested --out needed.
+	nested := filepath.Join(parent, "x", "y", "out")
+	if _, err := Write(nested, v2(t), WriteOptions{FS: &faultFS{failWrite: 2}}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("nested: err = %v", err)
+	}
+	sameSnapshot(t, "nested --out after ENOSPC", snapshot(t, parent), before)
 
 	// The next run, disk space back, just works.
 	if _, err := Write(dir, v2(t), WriteOptions{Force: true}); err != nil {
