@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // WriteOptions control Write and Plan.
@@ -266,6 +267,22 @@ func Write(dir string, files []File, opts WriteOptions) (Result, error) {
 		res.Unchanged = true
 		return res, nil
 	}
+	// Parent folders this run creates are removed again if it fails.
+	var madeParents []string
+	for d := parent; ; d = filepath.Dir(d) {
+		if _, err := fsys.Lstat(d); !errors.Is(err, fs.ErrNotExist) || filepath.Dir(d) == d {
+			break
+		}
+		madeParents = append(madeParents, d)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			for _, d := range madeParents {
+				fsys.Remove(d) // deepest first; only empty folders go
+			}
+		}
+	}()
 	if err := fsys.MkdirAll(parent, 0o755); err != nil {
 		return res, fmt.Errorf("creating %s: %w", parent, err)
 	}
@@ -273,7 +290,6 @@ func Write(dir string, files []File, opts WriteOptions) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("creating a temporary folder next to %s (nothing was changed): %w", dir, err)
 	}
-	committed := false
 	defer func() {
 		if !committed {
 			removeOurs(fsys, tmp)
@@ -388,14 +404,28 @@ func removeOurs(fsys FS, path string) error {
 	return fsys.RemoveAll(path)
 }
 
-// writeTree writes every file under root, syncing files and folders.
+// writeTree writes every file under root, then syncs files and folders.
+// Files are synced concurrently: most of the cost is waiting for the disk
+// (two 8 MB agents), and the file system batches concurrent flushes.
 func writeTree(fsys FS, root string, files []File) error {
 	dirs := map[string]bool{root: true}
+	type written struct {
+		w    WritableFile
+		path string
+		mode os.FileMode
+	}
+	var open []written
+	closeAll := func() {
+		for _, o := range open {
+			o.w.Close()
+		}
+	}
 	for _, f := range files {
 		target := filepath.Join(root, filepath.FromSlash(f.Path))
 		d := filepath.Dir(target)
 		if !dirs[d] {
 			if err := fsys.MkdirAll(d, 0o755); err != nil {
+				closeAll()
 				return err
 			}
 			for x := d; !dirs[x]; x = filepath.Dir(x) {
@@ -406,9 +436,37 @@ func writeTree(fsys FS, root string, files []File) error {
 		if f.Executable {
 			mode = 0o755
 		}
-		if err := writeFile(fsys, target, f, mode); err != nil {
+		w, err := fsys.Create(target, mode)
+		if err == nil {
+			open = append(open, written{w, target, mode})
+			err = writeContent(w, f)
+		}
+		if err != nil {
+			closeAll()
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
+	}
+	errs := make([]error, len(open))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, o := range open {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := o.w.Sync()
+			if cerr := o.w.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = fsys.Chmod(o.path, o.mode) // whatever the umask
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	// Deepest first, so each folder's entries are durable before its parent's.
 	order := make([]string, 0, len(dirs))
@@ -422,24 +480,6 @@ func writeTree(fsys FS, root string, files []File) error {
 		}
 	}
 	return nil
-}
-
-func writeFile(fsys FS, target string, f File, mode os.FileMode) error {
-	w, err := fsys.Create(target, mode)
-	if err != nil {
-		return err
-	}
-	err = writeContent(w, f)
-	if err == nil {
-		err = w.Sync()
-	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Chmod(target, mode) // whatever the umask
-	}
-	return err
 }
 
 // writeContent copies a streamed file, or writes Data.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -21,9 +22,12 @@ type faultFS struct {
 	deny func(op, path string) bool
 	// unlocked records Chmod calls (a read-only folder made writable).
 	unlocked map[string]bool
+	mu       sync.Mutex // Write syncs and chmods files concurrently
 }
 
 func (f *faultFS) check(op, path string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.deny != nil && f.deny(op, path) {
 		return &fs.PathError{Op: op, Path: path, Err: syscall.EACCES}
 	}
@@ -103,6 +107,8 @@ func (f *faultFS) RemoveAll(p string) error {
 }
 
 func (f *faultFS) Chmod(p string, m fs.FileMode) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.unlocked == nil {
 		f.unlocked = map[string]bool{}
 	}
@@ -237,6 +243,12 @@ func TestFullDiskLeavesPreviousBundle(t *testing.T) {
 		t.Errorf("a half-written %s exists after ENOSPC", fresh)
 	}
 	sameSnapshot(t, "fresh --out after ENOSPC", snapshot(t, parent), before)
+	// Nor the parent folders a nested --out needed.
+	nested := filepath.Join(parent, "x", "y", "out")
+	if _, err := Write(nested, v2(t), WriteOptions{FS: &faultFS{failWrite: 2}}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("nested: err = %v", err)
+	}
+	sameSnapshot(t, "nested --out after ENOSPC", snapshot(t, parent), before)
 
 	// The next run, disk space back, just works.
 	if _, err := Write(dir, v2(t), WriteOptions{Force: true}); err != nil {
@@ -301,7 +313,7 @@ func TestForceOverReadOnlySubfolder(t *testing.T) {
 			return false
 		}
 		sub := p[:strings.Index(filepath.ToSlash(p), "/sub/")+len("/sub")]
-		return !ffs.unlocked[sub]
+		return !ffs.unlocked[sub] // called with ffs.mu held
 	}
 	res, err := Write(dir, v2(t), WriteOptions{Force: true, FS: ffs})
 	if err != nil {

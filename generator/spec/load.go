@@ -104,7 +104,28 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string) error {
 			if err := checkKeys(file, v, ft, p); err != nil {
 				return err
 			}
+		default:
+			if err := checkScalar(file, p, v, ft); err != nil {
+				return err
+			}
 		}
+	}
+	return nil
+}
+
+// checkScalar decodes a plain field's value on its own, so that a wrong
+// value is reported with its key and line rather than as yaml's "cannot
+// unmarshal !!str into bool".
+func checkScalar(file, key string, v *yaml.Node, t reflect.Type) error {
+	want := map[reflect.Kind]string{reflect.Bool: "true or false", reflect.String: "a single text value (quote it if it starts with a special character)"}[t.Kind()]
+	if want == "" {
+		want = "a " + t.String()
+	}
+	if v.Kind != yaml.ScalarNode {
+		return fmt.Errorf("%s:%d: %s: want %s, not a list or mapping", file, v.Line, key, want)
+	}
+	if err := v.Decode(reflect.New(t).Interface()); err != nil {
+		return fmt.Errorf("%s:%d: %s %q: want %s", file, v.Line, key, v.Value, want)
 	}
 	return nil
 }

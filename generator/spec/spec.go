@@ -33,6 +33,11 @@ type Limits struct {
 // finite reports whether l is set to a real limit (not unset, not never).
 func (l Limit) finite() bool { return l.Set && l.Ms > 0 }
 
+// DisconnectedStay reports whether a disconnected session is never logged
+// off by a time limit (the idle and active limits apply only to sessions
+// that are still connected).
+func (l Limits) DisconnectedStay() bool { return !l.Disconnected.finite() }
+
 // EndsSessions reports whether these limits ever log a session off by
 // themselves: a finite disconnected limit, or end-session with a finite
 // idle or active limit. Without that, a user who disconnects stays signed

@@ -239,3 +239,22 @@ func TestHostsGroupFromYAML(t *testing.T) {
 		t.Error(err)
 	}
 }
+// TestDecodeNamesKeyAndLineOfBadValues: a value of the wrong type is
+// reported with its key and line, not as yaml's "cannot unmarshal".
+func TestDecodeNamesKeyAndLineOfBadValues(t *testing.T) {
+	cases := map[string]string{
+		"hostPool: hp\nlimits:\n  endSessionOnLimit: nope\n": `f.yaml:3: limits.endSessionOnLimit "nope": want true or false`,
+		"limits:\n  allowNoLogoff: 3\n":                      `f.yaml:2: limits.allowNoLogoff "3": want true or false`,
+		"hostPool:\n  - a\n  - b\n":                          `f.yaml:2: hostPool: want a single text value`,
+		"gpo:\n  domain: {a: b}\n":                           `f.yaml:2: gpo.domain: want a single text value`,
+	}
+	for in, want := range cases {
+		_, err := Decode("f.yaml", []byte(in))
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", in, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "unmarshal") {
+			t.Errorf("%q: yaml's wording leaked: %v", in, err)
+		}
+	}
+}

@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/avdgen/avdgen/agent/imds"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/azureflags"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/versioncmd"
 	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
@@ -29,6 +32,7 @@ func SystemFactory() *cmdutil.Factory {
 		Transport: http.DefaultTransport,
 		Agents:    dist.Embedded,
 		LookPath:  exec.LookPath,
+		ProbeIMDS: azureflags.ProbeIMDS(azureflags.IMDSBase, nil, azureflags.IMDSProbeTimeout),
 	}
 }
 
@@ -59,7 +63,71 @@ deallocates the session host once nobody is signed in any more.`,
 	for _, newCmd := range commands() {
 		root.AddCommand(newCmd(f))
 	}
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return refuseEmpty(cmd) }
+	root.InitDefaultCompletionCmd() // added now, so that usageConvention covers it
+	usageConvention(root)
 	return root
+}
+
+// mayBeEmpty are the flags whose empty value means "none", like the yaml
+// field left out: no OU link, the VM's system-assigned identity.
+var mayBeEmpty = map[string]bool{"ou": true, "identity-client-id": true}
+
+// refuseEmpty rejects a string flag given with an empty value
+// (`--host-pool ""`, often an unset shell variable): quietly using the
+// default instead would, say, write a bundle for the wrong pool.
+func refuseEmpty(cmd *cobra.Command) error {
+	var bad error
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if bad == nil && !mayBeEmpty[fl.Name] && fl.Value.Type() == "string" && strings.TrimSpace(fl.Value.String()) == "" {
+			bad = cmdutil.Usagef("--%s %q: the value is empty; give one, or leave the flag out", fl.Name, fl.Value.String())
+		}
+	})
+	return bad
+}
+
+// usageConvention makes every kind of bad command line a UsageError (exit
+// 2): a stray argument (the commands' Args checks), and an unknown command
+// at any level. Without this cobra reports an unknown command as a plain
+// error (exit 1), and for a command group such as `rbac` prints help and
+// exits 0.
+func usageConvention(c *cobra.Command) {
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
+			}
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			return cmdutil.Usagef("%s; commands: %s (see %s --help)", msg, strings.Join(names, ", "), cmd.CommandPath())
+		}
+	} else if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				if len(args) > 0 {
+					// Every avdgen command takes flags only (cobra.NoArgs).
+					return cmdutil.Usagef("unexpected argument %q: %s takes flags only (see %s --help)", args[0], cmd.CommandPath(), cmd.CommandPath())
+				}
+				return &cmdutil.UsageError{Err: fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageConvention(sub)
+	}
 }
 
 // Main runs avdgen with args and returns the process exit code.

@@ -3,10 +3,15 @@
 package azureflags
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/spf13/cobra"
 
 	"github.com/avdgen/avdgen/agent/armvm"
@@ -27,41 +32,84 @@ type Flags struct {
 // Add registers the flags.
 func Add(cmd *cobra.Command, f *Flags) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.Pool.Subscription, "subscription", "", "subscription id of the host pool (required)")
-	fs.StringVar(&f.Pool.ResourceGroup, "resource-group", "", "resource group of the host pool (required)")
-	fs.StringVar(&f.Pool.HostPool, "host-pool", "", "host pool name (required)")
-	fs.StringVar(&f.Auth, "auth", "default", "credential: default (the Azure SDK chain), cli, managed-identity, env, device-code")
-	fs.StringVar(&f.Cloud, "cloud", "public", "Azure cloud: public, usgov, china")
-	fs.StringVar(&f.ARMEndpoint, "arm-endpoint", "", "Resource Manager endpoint override (https, or http on loopback for tests)")
-	fs.IntVar(&f.Concurrency, "concurrency", 8, "requests in flight at once (1-64)")
+	fs.StringVar(&f.Pool.Subscription, "subscription", "", "subscription `ID` of the host pool (required)")
+	fs.StringVar(&f.Pool.ResourceGroup, "resource-group", "", "resource group `NAME` of the host pool (required)")
+	fs.StringVar(&f.Pool.HostPool, "host-pool", "", "host pool `NAME` (required)")
+	fs.StringVar(&f.Auth, "auth", "default", "credential `KIND`: "+strings.Join(azure.AuthKinds, ", ")+" (default is the Azure SDK chain: environment, workload identity, managed identity, az login)")
+	fs.StringVar(&f.Cloud, "cloud", "public", "Azure `CLOUD`: "+strings.Join(CloudNames(), ", "))
+	fs.StringVar(&f.ARMEndpoint, "arm-endpoint", "", "Resource Manager endpoint `URL` override (https, or http on loopback for tests)")
+	fs.IntVar(&f.Concurrency, "concurrency", 8, "`N` requests in flight at once (1-64)")
+	cmd.RegisterFlagCompletionFunc("auth", cobra.FixedCompletions(azure.AuthKinds, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RegisterFlagCompletionFunc("cloud", cobra.FixedCompletions(CloudNames(), cobra.ShellCompDirectiveNoFileComp))
 }
 
-// Validate checks every flag before any request is made.
+// CloudNames are the --cloud values.
+func CloudNames() []string {
+	out := make([]string, len(azure.Clouds))
+	for i, c := range azure.Clouds {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// Validate checks every flag before any request is made, and reports every
+// missing or bad one at once.
 func (f *Flags) Validate() error {
+	var missing []string
+	for _, r := range []struct{ flag, v string }{
+		{"--subscription", f.Pool.Subscription}, {"--resource-group", f.Pool.ResourceGroup}, {"--host-pool", f.Pool.HostPool},
+	} {
+		if strings.TrimSpace(r.v) == "" {
+			missing = append(missing, r.flag)
+		}
+	}
+	if len(missing) > 0 {
+		return cmdutil.Usagef("missing required flag(s) %s: the host pool's subscription id, resource group and name, e.g. --subscription 00000000-1111-2222-3333-444444444444 --resource-group rg-avd --host-pool hp1", strings.Join(missing, ", "))
+	}
+	var errs []string
 	if err := f.Pool.Validate(); err != nil {
-		return cmdutil.Usagef("%v", err)
+		errs = append(errs, err.Error())
 	}
 	if f.Concurrency < 1 || f.Concurrency > 64 {
-		return cmdutil.Usagef("--concurrency %d: must be between 1 and 64", f.Concurrency)
+		errs = append(errs, fmt.Sprintf("--concurrency %d: must be between 1 and 64", f.Concurrency))
 	}
 	if _, err := azure.CloudByName(f.Cloud); err != nil {
-		return cmdutil.Usagef("%v", err)
+		errs = append(errs, err.Error())
 	}
 	if f.ARMEndpoint != "" {
 		if _, err := azure.ParseARMOverride("--arm-endpoint", f.ARMEndpoint); err != nil {
-			return cmdutil.Usagef("%v", err)
+			errs = append(errs, err.Error())
 		}
 	}
-	for _, k := range azure.AuthKinds {
-		if k == f.Auth {
-			return nil
-		}
+	if !knownAuth(f.Auth) {
+		errs = append(errs, fmt.Sprintf("--auth %q: allowed values are %s", f.Auth, strings.Join(azure.AuthKinds, ", ")))
 	}
-	_, err := azure.Credential(f.Auth, azure.Cloud{}, nil, nil)
-	return cmdutil.Usagef("%v", err)
+	if len(errs) > 0 {
+		return cmdutil.Usagef("%s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
-// Client builds the ARM client (after Validate).
+func knownAuth(a string) bool {
+	for _, k := range azure.AuthKinds {
+		if k == a {
+			return true
+		}
+	}
+	return false
+}
+
+// SignInHint ends every credential failure: what the choices are and the
+// usual fix.
+func SignInHint() string {
+	return "sign in with `az login` and use --auth cli (or --auth default, which also tries az); " +
+		"--auth values: default (environment, workload identity, managed identity, az login), cli (az login), " +
+		"managed-identity (on an Azure VM), env (AZURE_TENANT_ID, AZURE_CLIENT_ID and a secret or certificate), device-code (sign in from a browser)"
+}
+
+// Client builds the ARM client (after Validate). With --auth
+// managed-identity it first makes sure IMDS answers, so that off Azure it
+// fails within seconds instead of retrying for minutes.
 func (f *Flags) Client(fac *cmdutil.Factory) (*armvm.Client, error) {
 	cloud, _ := azure.CloudByName(f.Cloud)
 	endpoint := ""
@@ -69,6 +117,11 @@ func (f *Flags) Client(fac *cmdutil.Factory) (*armvm.Client, error) {
 		endpoint, _ = azure.ParseARMOverride("--arm-endpoint", f.ARMEndpoint)
 	}
 	hc := &http.Client{Transport: fac.Transport}
+	if f.Auth == "managed-identity" && fac.ProbeIMDS != nil && !otherIdentitySource(fac.Getenv) {
+		if err := fac.ProbeIMDS(context.Background()); err != nil {
+			return nil, fmt.Errorf("--auth managed-identity: %w: this machine has no managed identity (it is not an Azure VM, or IMDS is blocked); %s", err, SignInHint())
+		}
+	}
 	var cred azcore.TokenCredential
 	var err error
 	if fac.Credential != nil {
@@ -77,7 +130,90 @@ func (f *Flags) Client(fac *cmdutil.Factory) (*armvm.Client, error) {
 		cred, err = azure.Credential(f.Auth, cloud, hc, func(msg string) { fmt.Fprintln(fac.IO.ErrOut, msg) })
 	}
 	if err != nil {
-		return nil, fmt.Errorf("credential (--auth %s): %w", f.Auth, err)
+		return nil, fmt.Errorf("credential (--auth %s): %w; %s", f.Auth, err, SignInHint())
 	}
-	return armvm.New(azure.ARM{Cloud: cloud, Endpoint: endpoint, HTTPClient: hc}, cred)
+	return armvm.New(azure.ARM{Cloud: cloud, Endpoint: endpoint, HTTPClient: hc}, hintCredential{cred: cred, auth: f.Auth})
+}
+
+// otherIdentitySource reports environment variables that make azidentity
+// get managed identity tokens somewhere else than IMDS (App Service, Arc,
+// Cloud Shell, Service Fabric); the IMDS probe would then be wrong.
+func otherIdentitySource(getenv func(string) string) bool {
+	if getenv == nil {
+		return false
+	}
+	for _, v := range []string{"IDENTITY_ENDPOINT", "MSI_ENDPOINT"} {
+		if getenv(v) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// hintCredential adds SignInHint to every token failure.
+type hintCredential struct {
+	cred azcore.TokenCredential
+	auth string
+}
+
+func (h hintCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, err := h.cred.GetToken(ctx, o)
+	if err != nil {
+		return tok, &SignInError{Auth: h.auth, Err: err}
+	}
+	return tok, nil
+}
+
+// SignInError is a credential that could not get a token.
+type SignInError struct {
+	Auth string
+	Err  error
+}
+
+func (e *SignInError) Error() string {
+	return fmt.Sprintf("signing in (--auth %s) failed: %v; %s", e.Auth, e.Err, SignInHint())
+}
+
+func (e *SignInError) Unwrap() error { return e.Err }
+
+// IMDSBase is the Azure Instance Metadata Service.
+const IMDSBase = "http://169.254.169.254"
+
+// IMDSProbeTimeout bounds the managed identity check: off Azure the
+// link-local address usually drops packets, and azidentity alone retries
+// for about 95 seconds.
+const IMDSProbeTimeout = 3 * time.Second
+
+// ErrNoIMDS says IMDS did not answer.
+var ErrNoIMDS = errors.New("no Azure Instance Metadata Service answered")
+
+// ProbeIMDS returns a check that IMDS at base answers at all within
+// timeout. rt nil means a direct connection (never through a proxy: IMDS is
+// link-local).
+func ProbeIMDS(base string, rt http.RoundTripper, timeout time.Duration) func(context.Context) error {
+	if rt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = nil
+		rt = t
+	}
+	client := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metadata/instance?api-version=2021-02-01", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Metadata", "true")
+		resp, err := client.Do(req)
+		if err != nil {
+			host := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
+			if ctx.Err() != nil {
+				return fmt.Errorf("%w at %s within %s", ErrNoIMDS, host, timeout)
+			}
+			return fmt.Errorf("%w at %s (%v)", ErrNoIMDS, host, err)
+		}
+		resp.Body.Close()
+		return nil
+	}
 }

@@ -35,11 +35,11 @@ type Options struct {
 
 // AddFlags registers --out, --force, --dry-run, --json and --agent-dir.
 func AddFlags(cmd *cobra.Command, o *Options) {
-	cmd.Flags().StringVar(&o.Out, "out", "", "folder to write the bundle into (required; must be empty or hold a previous avdgen bundle with --force)")
+	cmd.Flags().StringVar(&o.Out, "out", "", "`DIR` to write the bundle into (required; must be new, empty, or hold a previous avdgen bundle with --force)")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "replace a previous avdgen bundle in --out, as a whole, once the new one is complete")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "list what would be written and write nothing")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print avdgen-manifest.json to stdout")
-	cmd.Flags().StringVar(&o.AgentDir, "agent-dir", "", "bundle avd-agent-amd64.exe and avd-agent-arm64.exe from this folder (e.g. after signing them) instead of the built-in ones")
+	cmd.Flags().StringVar(&o.AgentDir, "agent-dir", "", "bundle avd-agent-amd64.exe and avd-agent-arm64.exe from `DIR` (e.g. after signing them) instead of the built-in ones")
 }
 
 // Agents returns the agents to bundle: --agent-dir, or the built-in ones.
@@ -80,6 +80,11 @@ func (o Options) Inputs(f *cmdutil.Factory, flags *specflags.Flags, needDomain b
 	s, err := flags.Resolve(needDomain, f.IO.ErrOut)
 	if err != nil {
 		return s, dist.Agents{}, time.Time{}, &cmdutil.UsageError{Err: err}
+	}
+	if s.Limits.DisconnectedStay() && s.Limits.EndsSessions() {
+		// Accepted (end-session with an idle or active limit), but a user who
+		// disconnects rather than idles stays signed in.
+		fmt.Fprintln(f.IO.ErrOut, "avdgen: warning: no finite disconnected limit: the idle and active limits end only connected sessions, so a user who disconnects stays signed in and the VM keeps running; add --disconnected (e.g. 15m) to log disconnected users off too")
 	}
 	at, err := Time(f.Getenv)
 	if err != nil {

@@ -42,6 +42,10 @@ type Factory struct {
 	Agents func() (dist.Agents, error)
 	// LookPath finds external programs (az for --auth cli); tests stub it.
 	LookPath func(string) (string, error)
+	// ProbeIMDS checks that the Azure Instance Metadata Service answers
+	// before --auth managed-identity is used (nil: no check). Tests point
+	// it at a loopback fake, never at 169.254.169.254.
+	ProbeIMDS func(context.Context) error
 	// Credential, when set, replaces the azidentity credential for --auth
 	// (in-process tests); nil means azidentity.
 	Credential func(auth string, cloud azure.Cloud) (azcore.TokenCredential, error)

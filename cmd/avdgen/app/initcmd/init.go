@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/specflags"
 	"github.com/avdgen/avdgen/generator/spec"
 	"github.com/avdgen/avdgen/generator/textrender"
 )
@@ -35,7 +37,7 @@ func NewCmdInit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			return run(opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Out, "out", "avdgen.yaml", "file to write")
+	cmd.Flags().StringVar(&opts.Out, "out", "avdgen.yaml", "`FILE` to write")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "overwrite an existing file")
 	return cmd
 }
@@ -63,6 +65,11 @@ func run(opts *Options) error {
 	}
 	if err := os.WriteFile(opts.Out, b, 0o644); err != nil {
 		return err
+	}
+	if filepath.Clean(opts.Out) == specflags.DefaultConfig {
+		// gpo and intune read ./avdgen.yaml when --config is not given.
+		fmt.Fprintf(opts.IO.Out, "wrote %s; edit it, then run: avdgen gpo --out <dir>  (or avdgen intune --out <dir>; both read ./%s)\n", opts.Out, specflags.DefaultConfig)
+		return nil
 	}
 	fmt.Fprintf(opts.IO.Out, "wrote %s; edit it, then run: avdgen gpo --config %s --out <dir>  (or avdgen intune)\n", opts.Out, opts.Out)
 	return nil

@@ -49,9 +49,9 @@ func NewCmdRole(f *cmdutil.Factory, runF func(*RoleOptions) error) *cobra.Comman
 			return runRole(opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Scope, "scope", "", "assignable scope: /subscriptions/S or /subscriptions/S/resourceGroups/RG")
-	cmd.Flags().StringVar(&opts.Subscription, "subscription", "", "shorthand for --scope /subscriptions/S")
-	cmd.Flags().BoolVar(&opts.Sweeper, "sweeper", false, "print the role `avdgen sweep` needs instead of the agent's")
+	cmd.Flags().StringVar(&opts.Scope, "scope", "", "assignable `SCOPE`: /subscriptions/S or /subscriptions/S/resourceGroups/RG")
+	cmd.Flags().StringVar(&opts.Subscription, "subscription", "", "subscription `ID`, shorthand for --scope /subscriptions/ID")
+	cmd.Flags().BoolVar(&opts.Sweeper, "sweeper", false, "print the role avdgen sweep needs instead of the agent's")
 	return cmd
 }
 
@@ -102,7 +102,7 @@ ones) and assigns the role at the VM's own scope. A rerun on an unchanged pool w
 		},
 	}
 	azureflags.Add(cmd, &opts.Azure)
-	cmd.Flags().StringVar(&opts.Scope, "scope", "", "where the role definition lives (default /subscriptions/<subscription>)")
+	cmd.Flags().StringVar(&opts.Scope, "scope", "", "`SCOPE` the role definition lives in (default /subscriptions/<subscription>)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "list the writes it would make, make none")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the report as JSON")
 	return cmd

@@ -42,30 +42,39 @@ const (
 func Add(cmd *cobra.Command, which Which) *Flags {
 	f := &Flags{fs: cmd.Flags()}
 	fs := f.fs
-	fs.StringVar(&f.Config, "config", "", "spec file written by `avdgen init` (flags override its fields)")
-	fs.StringVar(&f.hostPool, "host-pool", "", "host pool name (default "+spec.DefaultHostPool+")")
-	fs.StringVar(&f.idle, "idle", "", "limit for active but idle sessions: never, 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 8h, 12h, 16h, 18h, 1d-5d")
-	fs.StringVar(&f.disconnected, "disconnected", "", "limit for disconnected sessions (same values); they are logged off, which runs the agent")
-	fs.StringVar(&f.active, "active", "", "limit for active sessions (same values)")
+	fs.StringVar(&f.Config, "config", "", "read the spec from `FILE` (as written by avdgen init; flags override its fields; default ./avdgen.yaml when it exists)")
+	fs.StringVar(&f.hostPool, "host-pool", "", "host pool `NAME` (default "+spec.DefaultHostPool+")")
+	fs.StringVar(&f.idle, "idle", "", "`LIMIT` for active but idle sessions: never, 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 8h, 12h, 16h, 18h, 1d-5d")
+	fs.StringVar(&f.disconnected, "disconnected", "", "`LIMIT` for disconnected sessions (same values); they are logged off, which runs the agent")
+	fs.StringVar(&f.active, "active", "", "`LIMIT` for active sessions (same values)")
 	fs.BoolVar(&f.endSession, "end-session", false, "end (log off) sessions when the idle or active limit is reached instead of disconnecting them")
 	fs.BoolVar(&f.allowNoLogoff, "allow-no-logoff", false, "write limits under which no session is ever logged off (no finite --disconnected, no --end-session with --idle or --active); then the agent only runs when users sign out themselves")
-	fs.StringVar(&f.action, "action", "", "agent action: deallocate or hibernate (default deallocate)")
-	fs.DurationVar(&f.grace, "grace", 0, "how long the agent waits after logoff before deciding (default 90s)")
-	fs.StringVar(&f.excludeTag, "exclude-tag", "", "VM tag name=value that makes the agent leave the VM alone (default avdgen-exclude=true)")
-	fs.StringVar(&f.installDir, "install-dir", "", `where the agent is installed on the hosts (default %ProgramFiles%\avdgen)`)
-	fs.StringVar(&f.identityClientID, "identity-client-id", "", "client id of a user-assigned managed identity (default: the VM's system-assigned identity)")
+	fs.StringVar(&f.action, "action", "", "agent `ACTION`: deallocate or hibernate (default deallocate)")
+	fs.DurationVar(&f.grace, "grace", 0, "`DURATION` the agent waits after logoff before deciding (default 90s)")
+	fs.StringVar(&f.excludeTag, "exclude-tag", "", "VM tag `NAME=VALUE` that makes the agent leave the VM alone (default avdgen-exclude=true)")
+	fs.StringVar(&f.installDir, "install-dir", "", "`DIR` the agent is installed into on the hosts (default %ProgramFiles%\\avdgen)")
+	fs.StringVar(&f.identityClientID, "identity-client-id", "", "`GUID`: client id of a user-assigned managed identity (default: the VM's system-assigned identity)")
+	limits := make([]string, len(spec.AllowedLimits))
+	for i, ms := range spec.AllowedLimits {
+		limits[i] = spec.FormatMs(ms)
+	}
+	for _, name := range []string{"idle", "disconnected", "active"} {
+		cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(limits, cobra.ShellCompDirectiveNoFileComp))
+	}
+	cmd.RegisterFlagCompletionFunc("action", cobra.FixedCompletions([]string{"deallocate", "hibernate"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RegisterFlagCompletionFunc("config", cobra.FixedCompletions([]string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt))
 	if which&GPO != 0 {
-		fs.StringVar(&f.gpoName, "gpo-name", "", "GPO display name (default \"avdgen - <host pool>\")")
-		fs.StringVar(&f.domain, "domain", "", "AD DNS domain (FQDN), e.g. contoso.local")
-		fs.StringVar(&f.ou, "ou", "", "distinguished name of the OU (OU=...) of the session hosts, to link the GPO to; not the domain root or a CN= container")
-		fs.StringVar(&f.hostsGroup, "hosts-group", "", `computer group of the session hosts, DOMAIN\name: the agent and task apply only to its members`)
-		fs.StringVar(&f.hostsGroupSID, "hosts-group-sid", "", "SID of the --hosts-group group (optional; survives a rename)")
+		fs.StringVar(&f.gpoName, "gpo-name", "", "GPO display `NAME` (default \"avdgen - <host pool>\")")
+		fs.StringVar(&f.domain, "domain", "", "AD DNS domain `FQDN`, e.g. contoso.local")
+		fs.StringVar(&f.ou, "ou", "", "distinguished name (`DN`) of the OU (OU=...) of the session hosts, to link the GPO to; not the domain root or a CN= container")
+		fs.StringVar(&f.hostsGroup, "hosts-group", "", "computer `GROUP` of the session hosts, as DOMAIN\\name: the agent and task apply only to its members")
+		fs.StringVar(&f.hostsGroupSID, "hosts-group-sid", "", "`SID` of the --hosts-group group (optional; survives a rename)")
 	}
 	if which&Intune != 0 {
-		fs.StringVar(&f.profileName, "profile-name", "", "display name of the Intune configuration profiles")
-		fs.StringVar(&f.appName, "app-name", "", "display name of the Win32 app")
-		fs.StringVar(&f.publisher, "publisher", "", "publisher of the Win32 app (default avdgen)")
-		fs.StringVar(&f.minRelease, "min-windows-release", "", "Graph minimumSupportedWindowsRelease (default Windows10_21H2)")
+		fs.StringVar(&f.profileName, "profile-name", "", "display `NAME` of the Intune configuration profiles")
+		fs.StringVar(&f.appName, "app-name", "", "display `NAME` of the Win32 app")
+		fs.StringVar(&f.publisher, "publisher", "", "`PUBLISHER` of the Win32 app (default avdgen)")
+		fs.StringVar(&f.minRelease, "min-windows-release", "", "Graph minimumSupportedWindowsRelease `RELEASE` (default Windows10_21H2)")
 	}
 	return f
 }

@@ -53,8 +53,8 @@ Run it every 15 minutes with an identity holding the role from 'avdgen rbac role
 	azureflags.Add(cmd, &opts.Azure)
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be deallocated, deallocate nothing")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the report as JSON")
-	cmd.Flags().DurationVar(&opts.ConfirmDelay, "confirm-delay", 60*time.Second, "wait before confirming a stopped VM (a starting VM shows stopped briefly)")
-	cmd.Flags().StringVar(&opts.ExcludeTag, "exclude-tag", contract.DefaultExcludeTag, "VM tag name=value that the sweep leaves alone")
+	cmd.Flags().DurationVar(&opts.ConfirmDelay, "confirm-delay", 60*time.Second, "`DURATION` to wait before confirming a stopped VM (a starting VM shows stopped briefly)")
+	cmd.Flags().StringVar(&opts.ExcludeTag, "exclude-tag", contract.DefaultExcludeTag, "VM tag `NAME=VALUE` that the sweep leaves alone")
 	return cmd
 }
 
