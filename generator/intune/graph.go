@@ -2,6 +2,7 @@ package intune
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/avdgen/avdgen/agent/contract"
 	"github.com/avdgen/avdgen/generator/spec"
@@ -153,11 +154,13 @@ type Win32LobApp struct {
 	DisplayName                    string            `json:"displayName"`
 	Description                    string            `json:"description"`
 	Publisher                      string            `json:"publisher"`
+	Notes                          string            `json:"notes"`
 	FileName                       string            `json:"fileName"`
 	SetupFilePath                  string            `json:"setupFilePath"`
 	InstallCommandLine             string            `json:"installCommandLine"`
 	UninstallCommandLine           string            `json:"uninstallCommandLine"`
 	ApplicableArchitectures        string            `json:"applicableArchitectures"`
+	AllowedArchitectures           string            `json:"allowedArchitectures"`
 	MinimumSupportedWindowsRelease string            `json:"minimumSupportedWindowsRelease"`
 	InstallExperience              InstallExperience `json:"installExperience"`
 	ReturnCodes                    []ReturnCode      `json:"returnCodes"`
@@ -190,8 +193,29 @@ type RegistryRule struct {
 	ComparisonValue      string `json:"comparisonValue"`
 }
 
+// NotesPrefix starts the app's notes; AgentDigestFromNotes reads back what
+// follows it, so a rerun of `avdgen intune publish` knows whether the
+// uploaded package holds the same agent binaries.
+const NotesPrefix = "Managed by avdgen; do not edit this line. agent-sha256="
+
+// AgentDigestFromNotes returns the agent digest written by Win32App, or "".
+func AgentDigestFromNotes(notes string) string {
+	for _, line := range strings.Split(notes, "\n") {
+		if d, ok := strings.CutPrefix(strings.TrimSpace(line), NotesPrefix); ok {
+			return d
+		}
+	}
+	return ""
+}
+
 // Win32App describes the agent app; detection checks the installed version.
-func Win32App(s spec.Spec, version string) Win32LobApp {
+// agentDigest (AgentDigest) goes into the notes.
+//
+// arm64 is only in allowedArchitectures (beta): applicableArchitectures
+// predates it and Graph answers 400 "Only x86, x64 are supported with this
+// property" to arm64 there, so it is "none" as Graph expects when
+// allowedArchitectures is set.
+func Win32App(s spec.Spec, version, agentDigest string) Win32LobApp {
 	codes := []ReturnCode{}
 	for _, c := range []struct {
 		code int
@@ -204,13 +228,15 @@ func Win32App(s spec.Spec, version string) Win32LobApp {
 		DisplayName:                    s.Intune.AppName,
 		Description:                    fmt.Sprintf("avd-agent %s for AVD host pool %s: deallocates the session host after its users sign out. Installed by avdgen.", version, s.HostPool),
 		Publisher:                      s.Intune.Publisher,
+		Notes:                          NotesPrefix + agentDigest,
 		FileName:                       "avd-agent.intunewin",
 		SetupFilePath:                  "install.ps1",
 		InstallCommandLine:             InstallCommand,
 		UninstallCommandLine:           UninstallCommand,
-		ApplicableArchitectures:        "x64,arm64",
+		ApplicableArchitectures:        "none",
+		AllowedArchitectures:           "x64,arm64",
 		MinimumSupportedWindowsRelease: s.Intune.MinimumWindowsRelease,
-		InstallExperience:              InstallExperience{ODataType: "microsoft.graph.win32LobAppInstallExperience", RunAsAccount: "system", DeviceRestartBehavior: "suppress"},
+		InstallExperience:              InstallExperience{ODataType: "#microsoft.graph.win32LobAppInstallExperience", RunAsAccount: "system", DeviceRestartBehavior: "suppress"},
 		ReturnCodes:                    codes,
 		Rules: []RegistryRule{{
 			ODataType: "#microsoft.graph.win32LobAppRegistryRule", RuleType: "detection", Check32BitOn64System: false,

@@ -51,6 +51,17 @@ func DetectionVersion(ag dist.Agents) string {
 	return ag.Version + "+" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
+// AgentDigest is the SHA-256 over both agent binaries' SHA-256 values: the
+// app's notes carry it so a rerun can tell whether the package changed.
+func AgentDigest(ag dist.Agents) string {
+	h := sha256.New()
+	for _, a := range dist.Arches {
+		x, _ := ag.Get(a)
+		h.Write([]byte(x.SHA256()))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 func marshal(v any) ([]byte, error) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -110,7 +121,7 @@ func Build(in Input) ([]bundle.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	app, err := marshal(Win32App(s, version))
+	app, err := marshal(Win32App(s, version, AgentDigest(in.Agents)))
 	if err != nil {
 		return nil, err
 	}
