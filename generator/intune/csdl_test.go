@@ -5,15 +5,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/avdgen/avdgen/generator/internal/csdl"
+	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/generator/spec"
+	"github.com/avdgen/avdgen/internal/csdl"
 )
 
 // Graph's schemas, trimmed from microsoftgraph/msgraph-metadata
 // (testdata/PROVENANCE.md at the repository root).
 var (
-	graphBeta = csdl.MustLoad("testdata/csdl/graph-beta.trimmed.csdl", "beta")
-	graphV1   = csdl.MustLoad("testdata/csdl/graph-v1.0.trimmed.csdl", "v1.0")
+	graphBeta = csdl.Beta()
+	graphV1   = csdl.V1()
 )
 
 // GraphBodies maps each Graph JSON file of the bundle to the type of the
@@ -123,5 +124,40 @@ func TestWindowsReleasesMatchGraph(t *testing.T) {
 	}
 	if props["v10_20H2"] || !props["v10_2H20"] {
 		t.Errorf("oracle changed: %v", graphBeta.Properties("windowsMinimumOperatingSystem"))
+	}
+}
+
+// The notes line is the same on every build of the same inputs (the keys
+// differ, the content does not), changes with the agents, and reads back.
+func TestNotesRecordContent(t *testing.T) {
+	app := func(in Input) map[string]any {
+		files, err := Build(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(file(t, files, "avd-agent.win32app.json"), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	in := input(t, example)
+	a := app(in)["notes"].(string)
+	in2 := input(t, example)
+	in2.Rand = strings.NewReader(strings.Repeat("other keys ", 20))
+	if b := app(in2)["notes"].(string); a != b {
+		t.Errorf("notes differ between builds with other keys:\n%s\n%s", a, b)
+	}
+	agent, pkg, ok := ContentFromNotes("written by hand\n" + a)
+	if !ok || agent != AgentDigest(in.Agents) || len(pkg) != 64 {
+		t.Errorf("ContentFromNotes(%q) = %q %q %v", a, agent, pkg, ok)
+	}
+	in3 := input(t, example)
+	in3.Agents.ByArch[dist.ARM64] = dist.Agent{Arch: dist.ARM64, Binary: []byte("MZ other arm64 agent")}
+	if c := app(in3)["notes"].(string); c == a {
+		t.Errorf("notes unchanged after the agent changed: %s", c)
+	}
+	if _, _, ok := ContentFromNotes("Managed by avdgen; do not edit this line. agent-sha256=x"); ok {
+		t.Errorf("half a line accepted")
 	}
 }

@@ -193,29 +193,46 @@ type RegistryRule struct {
 	ComparisonValue      string `json:"comparisonValue"`
 }
 
-// NotesPrefix starts the app's notes; AgentDigestFromNotes reads back what
-// follows it, so a rerun of `avdgen intune publish` knows whether the
-// uploaded package holds the same agent binaries.
-const NotesPrefix = "Managed by avdgen; do not edit this line. agent-sha256="
+// NotesPrefix starts the app's notes line that records which content the
+// app carries: `avdgen intune publish` compares it on a rerun and uploads a
+// new content version only when it differs, and writes it back only after
+// that content is committed.
+const NotesPrefix = "Managed by avdgen; do not edit this line."
 
-// AgentDigestFromNotes returns the agent digest written by Win32App, or "".
-func AgentDigestFromNotes(notes string) string {
+// Notes is that line: the agents' digest (AgentDigest) and the SHA-256 of
+// the unencrypted package (fileEncryptionInfo.fileDigest, hex).
+func Notes(agentDigest, packageDigest string) string {
+	return NotesPrefix + " agent-sha256=" + agentDigest + " package-sha256=" + packageDigest
+}
+
+// ContentFromNotes reads back what Notes wrote; ok is false when the notes
+// hold no avdgen line (an app made by hand, or edited).
+func ContentFromNotes(notes string) (agentDigest, packageDigest string, ok bool) {
 	for _, line := range strings.Split(notes, "\n") {
-		if d, ok := strings.CutPrefix(strings.TrimSpace(line), NotesPrefix); ok {
-			return d
+		rest, found := strings.CutPrefix(strings.TrimSpace(line), NotesPrefix)
+		if !found {
+			continue
 		}
+		for _, f := range strings.Fields(rest) {
+			if v, ok := strings.CutPrefix(f, "agent-sha256="); ok {
+				agentDigest = v
+			} else if v, ok := strings.CutPrefix(f, "package-sha256="); ok {
+				packageDigest = v
+			}
+		}
+		return agentDigest, packageDigest, agentDigest != "" && packageDigest != ""
 	}
-	return ""
+	return "", "", false
 }
 
 // Win32App describes the agent app; detection checks the installed version.
-// agentDigest (AgentDigest) goes into the notes.
+// notes is Notes(...) for the package the app carries.
 //
 // arm64 is only in allowedArchitectures (beta): applicableArchitectures
 // predates it and Graph answers 400 "Only x86, x64 are supported with this
 // property" to arm64 there, so it is "none" as Graph expects when
 // allowedArchitectures is set.
-func Win32App(s spec.Spec, version, agentDigest string) Win32LobApp {
+func Win32App(s spec.Spec, version, notes string) Win32LobApp {
 	codes := []ReturnCode{}
 	for _, c := range []struct {
 		code int
@@ -228,7 +245,7 @@ func Win32App(s spec.Spec, version, agentDigest string) Win32LobApp {
 		DisplayName:                    s.Intune.AppName,
 		Description:                    fmt.Sprintf("avd-agent %s for AVD host pool %s: deallocates the session host after its users sign out. Installed by avdgen.", version, s.HostPool),
 		Publisher:                      s.Intune.Publisher,
-		Notes:                          NotesPrefix + agentDigest,
+		Notes:                          notes,
 		FileName:                       "avd-agent.intunewin",
 		SetupFilePath:                  "install.ps1",
 		InstallCommandLine:             InstallCommand,

@@ -1,4 +1,4 @@
-// Package csdl checks JSON request bodies against a Microsoft Graph CSDL
+// Package csdl is test support: it checks JSON request bodies against a Microsoft Graph CSDL
 // (OData v4 $metadata): entity and complex types with their base types,
 // property names, enum members (flags as comma lists), primitive kinds and
 // "@odata.type" values. Tests use it as an oracle we did not write the
@@ -6,10 +6,11 @@
 package csdl
 
 import (
+	"bytes"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -41,10 +42,33 @@ type enum struct {
 	members map[string]bool
 }
 
-// Load parses a CSDL file. version names it in errors ("beta", "v1.0").
-func Load(path, version string) (*Schema, error) {
+// The trimmed schemas (testdata/PROVENANCE.md at the repository root).
+var (
+	//go:embed testdata/graph-beta.trimmed.csdl
+	betaCSDL []byte
+	//go:embed testdata/graph-v1.0.trimmed.csdl
+	v1CSDL []byte
+)
+
+// Beta is Graph beta's schema, trimmed to the types avdgen sends.
+func Beta() *Schema { return mustParse(betaCSDL, "beta") }
+
+// V1 is Graph v1.0's schema, trimmed likewise.
+func V1() *Schema { return mustParse(v1CSDL, "v1.0") }
+
+func mustParse(b []byte, version string) *Schema {
+	s, err := Parse(b, version)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Parse reads a CSDL document. version names it in errors ("beta", "v1.0").
+func Parse(b []byte, version string) (*Schema, error) {
+	path := "graph " + version + " CSDL"
 	doc := etree.NewDocument()
-	if err := doc.ReadFromFile(path); err != nil {
+	if _, err := doc.ReadFrom(bytes.NewReader(b)); err != nil {
 		return nil, fmt.Errorf("csdl %s: %w", path, err)
 	}
 	s := &Schema{Version: version, types: map[string]*structured{}, enums: map[string]*enum{}}
@@ -80,16 +104,6 @@ func Load(path, version string) (*Schema, error) {
 		}
 	}
 	return s, nil
-}
-
-// MustLoad is Load for tests' package-level setup.
-func MustLoad(path, version string) *Schema {
-	s, err := Load(path, version)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		panic(err)
-	}
-	return s
 }
 
 // HasType reports whether the schema declares the entity or complex type.
