@@ -81,3 +81,16 @@ func TestClientOptionsAllowHTTPOnlyOnLoopback(t *testing.T) {
 		t.Errorf("retry/registration defaults not applied")
 	}
 }
+
+// Every cloud names its Graph endpoint and blob host suffix (publish needs
+// both); a missing one would send tokens or uploads to the wrong cloud.
+func TestCloudsHaveGraphAndBlob(t *testing.T) {
+	for _, c := range Clouds {
+		if !strings.HasPrefix(c.GraphEndpoint, "https://") || strings.HasSuffix(c.GraphEndpoint, "/") || !strings.HasPrefix(c.BlobHostSuffix, "blob.core.") {
+			t.Errorf("%s: GraphEndpoint %q BlobHostSuffix %q", c.Name, c.GraphEndpoint, c.BlobHostSuffix)
+		}
+		if c.GraphScope() != c.GraphEndpoint+"/.default" {
+			t.Errorf("%s: scope %q", c.Name, c.GraphScope())
+		}
+	}
+}
