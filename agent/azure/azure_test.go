@@ -94,3 +94,16 @@ func TestCloudsHaveGraphAndBlob(t *testing.T) {
 		}
 	}
 }
+
+func TestParseGraphOverrideAllowsOnlyLoopbackHTTP(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"http://127.0.0.1:8080": true, "http://[::1]:9/": true, "http://localhost:1": true,
+		"https://127.0.0.1:8080": false, "https://graph.microsoft.com": false, "http://graph.microsoft.com": false,
+		"http://127.0.0.1:8080/v1.0": false, "127.0.0.1:8080": false,
+	} {
+		got, err := ParseGraphOverride("--graph-endpoint", raw)
+		if (err == nil) != ok {
+			t.Errorf("%s: %q %v", raw, got, err)
+		}
+	}
+}

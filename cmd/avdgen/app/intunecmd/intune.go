@@ -44,6 +44,7 @@ Graph body and encryption info, and a README with the upload steps.`,
 	}
 	opts.Spec = specflags.Add(cmd, specflags.Intune)
 	bundlecmd.AddFlags(cmd, &opts.Bundle)
+	cmd.AddCommand(NewCmdPublish(f, nil))
 	return cmd
 }
 
@@ -61,8 +62,7 @@ func run(opts *Options) error {
 	}
 	next := fmt.Sprintf(`next steps (details in %s/README.md):
   1. avdgen rbac apply --subscription <sub> --resource-group <rg> --host-pool %s
-  2. create the Settings Catalog profile from session-time-limits.settings-catalog.json
-  3. add avd-agent.intunewin as a Win32 app (or POST avd-agent.win32app.json) and assign both to the hosts
-`, opts.Bundle.Out, s.HostPool)
+  2. avdgen intune publish --bundle %s --assign-group <group> (or upload by hand: README.md)
+`, opts.Bundle.Out, s.HostPool, opts.Bundle.Out)
 	return bundlecmd.Emit(opts.Factory.IO, opts.Bundle, "intune", s.HostPool, files, next)
 }
