@@ -398,3 +398,52 @@ func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// --cloud picks the token audience: usgov's Graph, not the public one.
+func TestTokenIsForTheChosenCloudsGraph(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	cfg := h.config()
+	cfg.Cloud, _ = azure.CloudByName("usgov")
+	in, _ := FromBundle(bundle(t, spec15m, agentOne), false)
+	in.Group, in.DryRun = fakegraph.GroupID, true
+	if _, err := Publish(context.Background(), cfg, in); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.cred.scopes) != 1 || h.cred.scopes[0] != "https://graph.microsoft.us/.default" {
+		t.Errorf("scopes %v", h.cred.scopes)
+	}
+}
+
+// On a terminal the progress is one redrawn bar line.
+func TestProgressBarOnTerminal(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	cfg := h.config()
+	cfg.Terminal = true
+	in, _ := FromBundle(bundle(t, spec15m, agentOne), false)
+	in.Group = fakegraph.GroupID
+	if _, err := Publish(context.Background(), cfg, in); err != nil {
+		t.Fatal(err)
+	}
+	out := h.out.String()
+	if !strings.HasPrefix(out, "\rupload [") || !strings.Contains(out, "100%") || strings.Count(out, "\n") != 1 {
+		t.Errorf("terminal progress %q", out)
+	}
+}
+
+// Polling is bounded: an upload state that never moves ends with a clear
+// error after PollLimit polls, with growing waits capped at 10s.
+func TestPollingIsBounded(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{Polls: 1000})
+	cfg := h.config()
+	cfg.PollLimit = 8
+	in, _ := FromBundle(bundle(t, spec15m, agentOne), false)
+	in.Group = fakegraph.GroupID
+	_, err := Publish(context.Background(), cfg, in)
+	if err == nil || !strings.Contains(err.Error(), "did not reach azureStorageUriRequestSuccess after 8 polls") {
+		t.Fatalf("err = %v", err)
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second}
+	if !reflect.DeepEqual(h.sleeps, want) {
+		t.Errorf("waits %v, want %v", h.sleeps, want)
+	}
+}
