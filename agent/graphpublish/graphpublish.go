@@ -155,11 +155,9 @@ func Publish(ctx context.Context, cfg Config, in Input) (*Report, error) {
 		cfg.Progress = io.Discard
 	}
 	p := &publisher{cfg: cfg, in: in, base: base, rep: &Report{DryRun: in.DryRun, Assignments: []Step{}},
+		// The token is always for the cloud's Graph, also when a loopback
+		// fake stands in for it (--graph-endpoint).
 		c: &client{base: base, hc: cfg.HTTPClient, cred: cfg.Credential, scope: cfg.Cloud.GraphScope(), sleep: cfg.Sleep, now: cfg.Now}}
-	if cfg.Endpoint != "" {
-		// An override is a test fake standing in for the cloud's Graph.
-		p.c.scope = cfg.Cloud.GraphScope()
-	}
 	err := p.run(ctx)
 	p.rep.Requests, p.rep.Writes, p.rep.Retries, p.rep.BlobWrites = p.c.requests, p.c.writes, p.c.retries, p.blobs
 	return p.rep, err
