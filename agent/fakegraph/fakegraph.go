@@ -59,7 +59,8 @@ type Options struct {
 	Throttle map[string]int
 	// RetryAfter is the Retry-After value of a 429 (default "3").
 	RetryAfter string
-	// ServerErrors answers the first n requests of a route with 503.
+	// ServerErrors answers the first n requests of a route with 503
+	// ("PUT block" is storage's Put Block).
 	ServerErrors map[string]int
 }
 
@@ -746,6 +747,11 @@ func (f *Fake) serveBlob(w http.ResponseWriter, r *http.Request, body []byte) {
 	if cf == nil || r.Method != http.MethodPut {
 		f.t.Errorf("fakegraph: unexpected blob request %s %s", r.Method, r.URL.Path)
 		storageErr(http.StatusNotFound, "BlobNotFound")
+		return
+	}
+	if n := f.o.ServerErrors["PUT block"]; n > 0 && q.Get("comp") == "block" {
+		f.o.ServerErrors["PUT block"] = n - 1
+		storageErr(http.StatusServiceUnavailable, "ServerBusy")
 		return
 	}
 	se, _ := time.Parse(time.RFC3339, q.Get("se"))

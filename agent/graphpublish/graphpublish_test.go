@@ -254,7 +254,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 func TestThrottlingAndServerErrorsAreRetried(t *testing.T) {
 	h := newHarness(t, fakegraph.Options{RetryAfter: "7",
 		Throttle:     map[string]int{"GET policies": 1, "POST apps": 2, "GET file": 1},
-		ServerErrors: map[string]int{"PATCH app": 1, "POST policy assign": 1}})
+		ServerErrors: map[string]int{"PATCH app": 1, "POST policy assign": 1, "PUT block": 2}})
 	rep := h.mustPublish(bundle(t, spec15m, agentOne), false)
 	if c := h.fake.Counts(); c.Throttled != 4 || rep.Retries != 6 {
 		t.Errorf("throttled %d, retries %d", c.Throttled, rep.Retries)
@@ -267,6 +267,9 @@ func TestThrottlingAndServerErrorsAreRetried(t *testing.T) {
 	}
 	if sevens != 4 {
 		t.Errorf("Retry-After 7 honoured %d times, want 4: %v", sevens, h.sleeps)
+	}
+	if c := h.fake.Counts(); c.BlobWrites < 2 {
+		t.Errorf("blob writes %d", c.BlobWrites)
 	}
 	if h.fake.Apps() != 6 { // 5 seeded + ours, once, although its POST was throttled twice
 		t.Errorf("apps %d, want 6", h.fake.Apps())
