@@ -83,6 +83,8 @@ type Fake struct {
 	blobs    map[string][]byte
 	sasCount int
 	commits  int
+	// statusOnce answers the next request of a route with this status.
+	statusOnce map[string]int
 
 	requests, writes, blobWrites int
 	throttled                    int
@@ -190,6 +192,16 @@ func (f *Fake) AddApp(odataType, name string) string {
 	return f.add(&f.apps, map[string]any{"@odata.type": odataType, "displayName": name}).ID
 }
 
+// SetStatusOnce makes the next request of route fail with status.
+func (f *Fake) SetStatusOnce(route string, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.statusOnce == nil {
+		f.statusOnce = map[string]int{}
+	}
+	f.statusOnce[route] = status
+}
+
 // Counts are the requests seen since the last ResetCounts.
 type Counts struct{ Requests, Writes, BlobWrites, Throttled int }
 
@@ -282,6 +294,11 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	if n := f.o.ServerErrors[route]; n > 0 {
 		f.o.ServerErrors[route] = n - 1
 		f.fail(w, http.StatusServiceUnavailable, "ServiceUnavailable", "try again")
+		return
+	}
+	if st, ok := f.statusOnce[route]; ok {
+		delete(f.statusOnce, route)
+		f.fail(w, st, "InternalServerError", "injected")
 		return
 	}
 	f.handle(w, r, route, args, body)

@@ -121,7 +121,9 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		resp, err := c.hc.Do(req)
 		if err != nil {
-			if try < maxTries && ctx.Err() == nil {
+			// A POST that got no answer may have created something: only
+			// idempotent requests are sent again.
+			if idempotent(method) && try < maxTries && ctx.Err() == nil {
 				c.retries++
 				if err := c.sleep(ctx, backoff(try)); err != nil {
 					return err
@@ -135,7 +137,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		if err != nil {
 			return fmt.Errorf("Graph %s %s: reading the answer: %w", method, shown, err)
 		}
-		if retryable(resp.StatusCode) && try < maxTries {
+		if retryable(method, resp.StatusCode) && try < maxTries {
 			delay := retryAfter(resp.Header.Get("Retry-After"), c.now())
 			if delay <= 0 {
 				delay = backoff(try)
@@ -168,8 +170,21 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}
 }
 
-func retryable(status int) bool {
-	return status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500
+// retryable: 429 and 503 mean the request was not carried out, so any
+// request is sent again; other 5xx and 408 only for idempotent ones (a POST
+// may have created its object before the error).
+func retryable(method string, status int) bool {
+	switch {
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		return true
+	case status == http.StatusRequestTimeout || status >= 500:
+		return idempotent(method)
+	}
+	return false
+}
+
+func idempotent(method string) bool {
+	return method == http.MethodGet || method == http.MethodPut || method == http.MethodPatch
 }
 
 // backoff is 1s, 2s, 4s, 8s, 16s for the tries after the first.

@@ -450,3 +450,26 @@ func TestPollingIsBounded(t *testing.T) {
 		t.Errorf("waits %v, want %v", h.sleeps, want)
 	}
 }
+
+// A POST that failed with 500 may have created its object: it is not sent
+// again; 503 and 429 are (Graph did not carry them out).
+func TestRetryPolicyByMethod(t *testing.T) {
+	for _, c := range []struct {
+		method string
+		status int
+		want   bool
+	}{
+		{"POST", 429, true}, {"POST", 503, true}, {"POST", 500, false}, {"POST", 504, false},
+		{"GET", 500, true}, {"PATCH", 502, true}, {"PUT", 408, true}, {"GET", 404, false}, {"POST", 400, false},
+	} {
+		if got := retryable(c.method, c.status); got != c.want {
+			t.Errorf("%s %d: retryable %v", c.method, c.status, got)
+		}
+	}
+	h := newHarness(t, fakegraph.Options{ServerErrors: map[string]int{}})
+	h.fake.SetStatusOnce("POST apps", 500)
+	_, err := h.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, false, false)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 500") {
+		t.Errorf("POST 500: %v", err)
+	}
+}
