@@ -59,9 +59,10 @@ Remediations script pair, and their assignments to one device group (others' ass
 A rerun with the same spec changes nothing. --dry-run only reads and prints the plan.
 
 Needs DeviceManagementConfiguration.ReadWrite.All and DeviceManagementApps.ReadWrite.All, and
-Group.Read.All when --assign-group is a display name.`,
-		Example: `  avdgen intune publish --idle 2h --disconnected 15m --assign-group 5b0e7c1a-3d2f-4c6b-9a8e-1f2d3c4b5a69 --auth cli
-  avdgen intune publish --bundle ./avdgen-intune --assign-group "AVD session hosts" --dry-run`,
+Group.Read.All when --assign-group is a display name. The Azure CLI's own app (--auth cli) is not
+granted them: use --auth env with an app registration that is, or --auth managed-identity.`,
+		Example: `  avdgen intune publish --idle 2h --disconnected 15m --assign-group 5b0e7c1a-3d2f-4c6b-9a8e-1f2d3c4b5a69 --auth env
+  avdgen intune publish --bundle ./avdgen-intune --assign-group "AVD session hosts" --auth env --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if runF != nil {
