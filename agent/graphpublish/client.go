@@ -54,7 +54,7 @@ func (e *GraphError) Error() string {
 	case http.StatusUnauthorized:
 		msg += " (the token was refused: check --auth and --cloud)"
 	case http.StatusForbidden:
-		msg += " (missing Graph permission: publish needs DeviceManagementConfiguration.ReadWrite.All and DeviceManagementApps.ReadWrite.All, and Group.Read.All to find a group by name)"
+		msg += " (missing Graph permission: publish needs DeviceManagementConfiguration.ReadWrite.All and DeviceManagementApps.ReadWrite.All, and Group.Read.All to find a group by name; the Azure CLI's app behind --auth cli has none of them, use --auth env with an app registration that does)"
 	}
 	return msg
 }
