@@ -129,6 +129,10 @@ func Publish(ctx context.Context, cfg Config, in Input) (*Report, error) {
 	if base == "" {
 		return nil, fmt.Errorf("cloud %q has no Graph endpoint", cfg.Cloud.Name)
 	}
+	if u, err := url.Parse(base); err != nil || !(u.Scheme == "https" || u.Scheme == "http" && azure.IsLoopbackHost(u.Host)) {
+		// The bearer token goes in every request: plain http only to a loopback fake.
+		return nil, fmt.Errorf("graph endpoint %q: want https, or http on a loopback address", base)
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}

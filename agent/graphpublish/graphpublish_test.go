@@ -473,3 +473,14 @@ func TestRetryPolicyByMethod(t *testing.T) {
 		t.Errorf("POST 500: %v", err)
 	}
 }
+
+// The token is never sent over plain http to anything but loopback.
+func TestPlainHTTPOnlyToLoopback(t *testing.T) {
+	testnet.GuardDefault(t)
+	in, _ := FromBundle(bundle(t, spec15m, agentOne), false)
+	in.Group = fakegraph.GroupID
+	cfg := Config{Cloud: azure.Clouds[0], Endpoint: "http://graph.example.com", Credential: &staticToken{}, HTTPClient: &http.Client{Transport: testnet.Guard(t, nil)}}
+	if _, err := Publish(context.Background(), cfg, in); err == nil || !strings.Contains(err.Error(), "want https, or http on a loopback address") {
+		t.Errorf("err = %v", err)
+	}
+}
