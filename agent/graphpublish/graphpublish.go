@@ -67,18 +67,17 @@ type Input struct {
 
 // Report says what was (or would be) done.
 type Report struct {
-	DryRun      bool     `json:"dryRun"`
-	Group       string   `json:"group"`
-	Policy      Step     `json:"policy"`
-	App         Step     `json:"app"`
-	Content     Step     `json:"content"`
-	Remediation *Step    `json:"remediation,omitempty"`
-	Assignments []Step   `json:"assignments"`
-	Requests    int      `json:"graphRequests"`
-	Writes      int      `json:"graphWrites"`
-	BlobWrites  int      `json:"blobWrites"`
-	Retries     int      `json:"retries"`
-	Notes       []string `json:"notes,omitempty"`
+	DryRun      bool   `json:"dryRun"`
+	Group       string `json:"group"`
+	Policy      Step   `json:"policy"`
+	App         Step   `json:"app"`
+	Content     Step   `json:"content"`
+	Remediation *Step  `json:"remediation,omitempty"`
+	Assignments []Step `json:"assignments"`
+	Requests    int    `json:"graphRequests"`
+	Writes      int    `json:"graphWrites"`
+	BlobWrites  int    `json:"blobWrites"`
+	Retries     int    `json:"retries"`
 }
 
 // Step is one object and what happened to it.

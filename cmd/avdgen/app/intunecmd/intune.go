@@ -32,7 +32,8 @@ func NewCmdIntune(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Short: "Write the Intune bundle for an Entra-joined host pool",
 		Long: `Writes the Session Time Limits profile (Settings Catalog, and an OMA-URI alternative) as
 Graph JSON, the avd-agent Win32 app package (.intunewin, built and encrypted by avdgen), its
-Graph body and encryption info, and a README with the upload steps.`,
+Graph body and encryption info, and a README with the upload steps. ` + "`avdgen intune publish`" + `
+creates or updates all of it in Intune through Microsoft Graph.`,
 		Example: `  avdgen intune --idle 2h --disconnected 15m --out ./avdgen-intune`,
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
