@@ -85,6 +85,16 @@ func TestOMAURIProfileNeedsBeta(t *testing.T) {
 	if !strings.Contains(readme, "POST https://graph.microsoft.com/beta/deviceManagement/deviceConfigurations") {
 		t.Errorf("README does not give the OMA-URI endpoint and version")
 	}
+	// The portal steps include the custom profile, the permissions are named,
+	// and the old garbled Settings Catalog step is gone.
+	for _, want := range []string{"Templates > Custom", "DeviceManagementConfiguration.ReadWrite.All", "DeviceManagementApps.ReadWrite.All", "Group.Read.All", "avdgen intune publish"} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README lacks %q", want)
+		}
+	}
+	if strings.Contains(readme, "easiest is") {
+		t.Errorf("README still has the garbled portal step")
+	}
 }
 
 // The validator itself catches the mistakes it is there for.
