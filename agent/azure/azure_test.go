@@ -81,3 +81,29 @@ func TestClientOptionsAllowHTTPOnlyOnLoopback(t *testing.T) {
 		t.Errorf("retry/registration defaults not applied")
 	}
 }
+
+// Every cloud names its Graph endpoint and blob host suffix (publish needs
+// both); a missing one would send tokens or uploads to the wrong cloud.
+func TestCloudsHaveGraphAndBlob(t *testing.T) {
+	for _, c := range Clouds {
+		if !strings.HasPrefix(c.GraphEndpoint, "https://") || strings.HasSuffix(c.GraphEndpoint, "/") || !strings.HasPrefix(c.BlobHostSuffix, "blob.core.") {
+			t.Errorf("%s: GraphEndpoint %q BlobHostSuffix %q", c.Name, c.GraphEndpoint, c.BlobHostSuffix)
+		}
+		if c.GraphScope() != c.GraphEndpoint+"/.default" {
+			t.Errorf("%s: scope %q", c.Name, c.GraphScope())
+		}
+	}
+}
+
+func TestParseGraphOverrideAllowsOnlyLoopbackHTTP(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"http://127.0.0.1:8080": true, "http://[::1]:9/": true, "http://localhost:1": true,
+		"https://127.0.0.1:8080": false, "https://graph.microsoft.com": false, "http://graph.microsoft.com": false,
+		"http://127.0.0.1:8080/v1.0": false, "127.0.0.1:8080": false,
+	} {
+		got, err := ParseGraphOverride("--graph-endpoint", raw)
+		if (err == nil) != ok {
+			t.Errorf("%s: %q %v", raw, got, err)
+		}
+	}
+}

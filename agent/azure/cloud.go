@@ -23,14 +23,23 @@ type Cloud struct {
 	ARMAudience string
 	// AuthorityHost is the Entra ID login host for that cloud.
 	AuthorityHost string
+	// GraphEndpoint is Microsoft Graph's base URL (no version, no trailing
+	// slash); it is also the token audience for Graph.
+	GraphEndpoint string
+	// BlobHostSuffix is the storage blob endpoint suffix: Intune's upload
+	// URLs must be https on <account>.<suffix>.
+	BlobHostSuffix string
 }
 
 // Clouds are the supported clouds. AzureGermanCloud closed in 2021 and is
 // refused like any unknown value.
 var Clouds = []Cloud{
-	{Name: "public", Environment: "AzurePublicCloud", ARMEndpoint: "https://management.azure.com", ARMAudience: "https://management.azure.com/", AuthorityHost: "https://login.microsoftonline.com/"},
-	{Name: "usgov", Environment: "AzureUSGovernmentCloud", ARMEndpoint: "https://management.usgovcloudapi.net", ARMAudience: "https://management.usgovcloudapi.net/", AuthorityHost: "https://login.microsoftonline.us/"},
-	{Name: "china", Environment: "AzureChinaCloud", ARMEndpoint: "https://management.chinacloudapi.cn", ARMAudience: "https://management.chinacloudapi.cn/", AuthorityHost: "https://login.chinacloudapi.cn/"},
+	{Name: "public", Environment: "AzurePublicCloud", ARMEndpoint: "https://management.azure.com", ARMAudience: "https://management.azure.com/", AuthorityHost: "https://login.microsoftonline.com/",
+		GraphEndpoint: "https://graph.microsoft.com", BlobHostSuffix: "blob.core.windows.net"},
+	{Name: "usgov", Environment: "AzureUSGovernmentCloud", ARMEndpoint: "https://management.usgovcloudapi.net", ARMAudience: "https://management.usgovcloudapi.net/", AuthorityHost: "https://login.microsoftonline.us/",
+		GraphEndpoint: "https://graph.microsoft.us", BlobHostSuffix: "blob.core.usgovcloudapi.net"},
+	{Name: "china", Environment: "AzureChinaCloud", ARMEndpoint: "https://management.chinacloudapi.cn", ARMAudience: "https://management.chinacloudapi.cn/", AuthorityHost: "https://login.chinacloudapi.cn/",
+		GraphEndpoint: "https://microsoftgraph.chinacloudapi.cn", BlobHostSuffix: "blob.core.chinacloudapi.cn"},
 }
 
 // CloudByEnvironment maps IMDS's azEnvironment (case-insensitive) to a Cloud.

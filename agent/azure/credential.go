@@ -43,3 +43,6 @@ func Credential(kind string, c Cloud, httpClient *http.Client, prompt func(strin
 
 // Scope is the token scope for Resource Manager in cloud c.
 func (c Cloud) Scope() string { return strings.TrimRight(c.ARMAudience, "/") + "/.default" }
+
+// GraphScope is the token scope for Microsoft Graph in cloud c.
+func (c Cloud) GraphScope() string { return c.GraphEndpoint + "/.default" }

@@ -73,3 +73,17 @@ func IsLoopbackURL(base string) bool {
 	u, err := url.Parse(base)
 	return err == nil && IsLoopbackHost(u.Host)
 }
+
+// ParseGraphOverride checks a --graph-endpoint value: only a plain http URL
+// on a loopback address (a test fake); the cloud's Graph is used otherwise.
+// The result has no trailing slash.
+func ParseGraphOverride(flag, raw string) (string, error) {
+	u, err := parseBase(flag, raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" || !IsLoopbackHost(u.Host) {
+		return "", fmt.Errorf("%s %q: only a loopback http URL is allowed (e.g. http://127.0.0.1:8080, a test fake); leave it out to use the cloud's Microsoft Graph", flag, raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/avdgen/avdgen/agent/fakegraph"
 	"github.com/avdgen/avdgen/cmd/avdgen/app"
 	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/dist/testpe"
@@ -23,9 +26,14 @@ func TestMain(m *testing.M) {
 // TestScript runs testdata/script/*.txtar. Each script gets $AGENTS, a
 // folder of small stand-in agents for --agent-dir (PE headers of the right
 // machine type and console subsystem, see dist/testpe), $GUI_EXE (a GUI
-// subsystem amd64 image), a fixed
-// SOURCE_DATE_EPOCH, and $EXAMPLES pointing at examples/.
+// subsystem amd64 image), a fixed SOURCE_DATE_EPOCH, $EXAMPLES pointing at
+// examples/, and $GRAPH, a loopback fake of Microsoft Graph and blob storage
+// of its own (with a stand-in az on PATH for --auth cli, $GROUP a group in
+// the fake tenant and the `graphcounts [reset]` command printing the fake's
+// request counts).
 func TestScript(t *testing.T) {
+	var mu sync.Mutex
+	fakes := map[string]*fakegraph.Fake{}
 	examples, err := filepath.Abs(filepath.Join("..", "..", "examples"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +62,35 @@ func TestScript(t *testing.T) {
 			env.Setenv("AGENTS", agents)
 			env.Setenv("EXAMPLES", examples)
 			env.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+			fake := fakegraph.New(t, fakegraph.Options{})
+			mu.Lock()
+			fakes[fake.URL] = fake
+			mu.Unlock()
+			env.Setenv("GRAPH", fake.URL)
+			env.Setenv("GROUP", fakegraph.GroupID)
+			bin := filepath.Join(env.WorkDir, ".bin")
+			if err := os.MkdirAll(bin, 0o755); err != nil {
+				return err
+			}
+			az := "#!/bin/sh\necho \"$@\" >> '" + filepath.Join(bin, "az.log") + "'\necho '{\"accessToken\":\"fake-cli-token\",\"expiresOn\":\"2100-01-01 00:00:00.000000\",\"expires_on\":4102444800,\"tenant\":\"72f988bf-0000-0000-0000-000000000000\",\"tokenType\":\"Bearer\"}'\n"
+			if err := os.WriteFile(filepath.Join(bin, "az"), []byte(az), 0o755); err != nil {
+				return err
+			}
+			env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
 			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"graphcounts": func(ts *testscript.TestScript, neg bool, args []string) {
+				mu.Lock()
+				fake := fakes[ts.Getenv("GRAPH")]
+				mu.Unlock()
+				if len(args) == 1 && args[0] == "reset" {
+					fake.ResetCounts()
+					return
+				}
+				c := fake.Counts()
+				fmt.Fprintf(ts.Stdout(), "requests=%d writes=%d blobwrites=%d policies=%d apps=%d\n", c.Requests, c.Writes, c.BlobWrites, fake.Policies(), fake.Apps())
+			},
 		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "embedded" { // the agents are built into this avdgen (make)

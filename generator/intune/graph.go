@@ -2,6 +2,7 @@ package intune
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/avdgen/avdgen/agent/contract"
 	"github.com/avdgen/avdgen/generator/spec"
@@ -153,11 +154,13 @@ type Win32LobApp struct {
 	DisplayName                    string            `json:"displayName"`
 	Description                    string            `json:"description"`
 	Publisher                      string            `json:"publisher"`
+	Notes                          string            `json:"notes"`
 	FileName                       string            `json:"fileName"`
 	SetupFilePath                  string            `json:"setupFilePath"`
 	InstallCommandLine             string            `json:"installCommandLine"`
 	UninstallCommandLine           string            `json:"uninstallCommandLine"`
 	ApplicableArchitectures        string            `json:"applicableArchitectures"`
+	AllowedArchitectures           string            `json:"allowedArchitectures"`
 	MinimumSupportedWindowsRelease string            `json:"minimumSupportedWindowsRelease"`
 	InstallExperience              InstallExperience `json:"installExperience"`
 	ReturnCodes                    []ReturnCode      `json:"returnCodes"`
@@ -190,8 +193,46 @@ type RegistryRule struct {
 	ComparisonValue      string `json:"comparisonValue"`
 }
 
+// NotesPrefix starts the app's notes line that records which content the
+// app carries: `avdgen intune publish` compares it on a rerun and uploads a
+// new content version only when it differs, and writes it back only after
+// that content is committed.
+const NotesPrefix = "Managed by avdgen; do not edit this line."
+
+// Notes is that line: the agents' digest (AgentDigest) and the SHA-256 of
+// the unencrypted package (fileEncryptionInfo.fileDigest, hex).
+func Notes(agentDigest, packageDigest string) string {
+	return NotesPrefix + " agent-sha256=" + agentDigest + " package-sha256=" + packageDigest
+}
+
+// ContentFromNotes reads back what Notes wrote; ok is false when the notes
+// hold no avdgen line (an app made by hand, or edited).
+func ContentFromNotes(notes string) (agentDigest, packageDigest string, ok bool) {
+	for _, line := range strings.Split(notes, "\n") {
+		rest, found := strings.CutPrefix(strings.TrimSpace(line), NotesPrefix)
+		if !found {
+			continue
+		}
+		for _, f := range strings.Fields(rest) {
+			if v, ok := strings.CutPrefix(f, "agent-sha256="); ok {
+				agentDigest = v
+			} else if v, ok := strings.CutPrefix(f, "package-sha256="); ok {
+				packageDigest = v
+			}
+		}
+		return agentDigest, packageDigest, agentDigest != "" && packageDigest != ""
+	}
+	return "", "", false
+}
+
 // Win32App describes the agent app; detection checks the installed version.
-func Win32App(s spec.Spec, version string) Win32LobApp {
+// notes is Notes(...) for the package the app carries.
+//
+// arm64 is only in allowedArchitectures (beta): applicableArchitectures
+// predates it and Graph answers 400 "Only x86, x64 are supported with this
+// property" to arm64 there, so it is "none" as Graph expects when
+// allowedArchitectures is set.
+func Win32App(s spec.Spec, version, notes string) Win32LobApp {
 	codes := []ReturnCode{}
 	for _, c := range []struct {
 		code int
@@ -204,13 +245,15 @@ func Win32App(s spec.Spec, version string) Win32LobApp {
 		DisplayName:                    s.Intune.AppName,
 		Description:                    fmt.Sprintf("avd-agent %s for AVD host pool %s: deallocates the session host after its users sign out. Installed by avdgen.", version, s.HostPool),
 		Publisher:                      s.Intune.Publisher,
+		Notes:                          notes,
 		FileName:                       "avd-agent.intunewin",
 		SetupFilePath:                  "install.ps1",
 		InstallCommandLine:             InstallCommand,
 		UninstallCommandLine:           UninstallCommand,
-		ApplicableArchitectures:        "x64,arm64",
+		ApplicableArchitectures:        "none",
+		AllowedArchitectures:           "x64,arm64",
 		MinimumSupportedWindowsRelease: s.Intune.MinimumWindowsRelease,
-		InstallExperience:              InstallExperience{ODataType: "microsoft.graph.win32LobAppInstallExperience", RunAsAccount: "system", DeviceRestartBehavior: "suppress"},
+		InstallExperience:              InstallExperience{ODataType: "#microsoft.graph.win32LobAppInstallExperience", RunAsAccount: "system", DeviceRestartBehavior: "suppress"},
 		ReturnCodes:                    codes,
 		Rules: []RegistryRule{{
 			ODataType: "#microsoft.graph.win32LobAppRegistryRule", RuleType: "detection", Check32BitOn64System: false,

@@ -5,6 +5,7 @@ package intune
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -49,6 +50,25 @@ func DetectionVersion(ag dist.Agents) string {
 		h.Write([]byte(x.SHA256()))
 	}
 	return ag.Version + "+" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// PackageDigest is the hex SHA-256 of the unencrypted package content, from
+// its encryption info. The content zip has fixed times, so the same inputs
+// give the same digest although the keys differ on every build.
+func PackageDigest(info intunewin.EncryptionInfo) string {
+	b, _ := base64.StdEncoding.DecodeString(info.FileDigest)
+	return hex.EncodeToString(b)
+}
+
+// AgentDigest is the SHA-256 over both agent binaries' SHA-256 values: the
+// app's notes carry it so a rerun can tell whether the package changed.
+func AgentDigest(ag dist.Agents) string {
+	h := sha256.New()
+	for _, a := range dist.Arches {
+		x, _ := ag.Get(a)
+		h.Write([]byte(x.SHA256()))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func marshal(v any) ([]byte, error) {
@@ -110,7 +130,7 @@ func Build(in Input) ([]bundle.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	app, err := marshal(Win32App(s, version))
+	app, err := marshal(Win32App(s, version, Notes(AgentDigest(in.Agents), PackageDigest(pkg.Info))))
 	if err != nil {
 		return nil, err
 	}

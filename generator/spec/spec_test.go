@@ -112,6 +112,8 @@ func TestValidate(t *testing.T) {
 		"ou dc mismatch":    {func(s *Spec) { s.GPO.OU = "OU=AVD,DC=fabrikam,DC=com" }, `do not match gpo.domain`},
 		"ou not dn":         {func(s *Spec) { s.GPO.OU = "AVD" }, `not a distinguished name`},
 		"min release":       {func(s *Spec) { s.Intune.MinimumWindowsRelease = "21H2" }, `intune.minimumWindowsRelease`},
+		"min release 99H9":  {func(s *Spec) { s.Intune.MinimumWindowsRelease = "Windows11_99H9" }, `intune.minimumWindowsRelease "Windows11_99H9": not a release Graph knows`},
+		"min release 20H2":  {func(s *Spec) { s.Intune.MinimumWindowsRelease = "Windows10_20H2" }, `Graph spells 20H2 "2H20"`},
 	}
 	for name, c := range cases {
 		s := base
@@ -239,6 +241,7 @@ func TestHostsGroupFromYAML(t *testing.T) {
 		t.Error(err)
 	}
 }
+
 // TestDecodeNamesKeyAndLineOfBadValues: a value of the wrong type is
 // reported with its key and line, not as yaml's "cannot unmarshal".
 func TestDecodeNamesKeyAndLineOfBadValues(t *testing.T) {
@@ -255,6 +258,18 @@ func TestDecodeNamesKeyAndLineOfBadValues(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "unmarshal") {
 			t.Errorf("%q: yaml's wording leaked: %v", in, err)
+		}
+	}
+}
+
+// Every listed release is accepted; the old pattern's examples stay valid.
+func TestWindowsReleasesAccepted(t *testing.T) {
+	base := Spec{Limits: Limits{AllowNoLogoff: true}}.WithDefaults()
+	for _, r := range WindowsReleases {
+		s := base
+		s.Intune.MinimumWindowsRelease = r
+		if err := s.Validate(false); err != nil {
+			t.Errorf("%s refused: %v", r, err)
 		}
 	}
 }

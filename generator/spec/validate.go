@@ -110,8 +110,8 @@ func (s Spec) Validate(needDomain bool) error {
 	if err := validateHostsGroup(s.GPO.HostsGroup, s.GPO.HostsGroupSID); err != nil {
 		return err
 	}
-	if !regexp.MustCompile(`^Windows(10|11)_\d{2}H\d$`).MatchString(s.Intune.MinimumWindowsRelease) {
-		return fmt.Errorf("intune.minimumWindowsRelease %q: use Graph's spelling, e.g. Windows10_21H2 or Windows11_22H2", s.Intune.MinimumWindowsRelease)
+	if err := validateWindowsRelease(s.Intune.MinimumWindowsRelease); err != nil {
+		return err
 	}
 	for field, v := range map[string]string{"intune.profileName": s.Intune.ProfileName, "intune.appName": s.Intune.AppName, "intune.publisher": s.Intune.Publisher} {
 		if strings.TrimSpace(v) == "" || len(v) > 200 {

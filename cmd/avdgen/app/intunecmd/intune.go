@@ -32,7 +32,8 @@ func NewCmdIntune(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Short: "Write the Intune bundle for an Entra-joined host pool",
 		Long: `Writes the Session Time Limits profile (Settings Catalog, and an OMA-URI alternative) as
 Graph JSON, the avd-agent Win32 app package (.intunewin, built and encrypted by avdgen), its
-Graph body and encryption info, and a README with the upload steps.`,
+Graph body and encryption info, and a README with the upload steps. ` + "`avdgen intune publish`" + `
+creates or updates all of it in Intune through Microsoft Graph.`,
 		Example: `  avdgen intune --idle 2h --disconnected 15m --out ./avdgen-intune`,
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -44,6 +45,7 @@ Graph body and encryption info, and a README with the upload steps.`,
 	}
 	opts.Spec = specflags.Add(cmd, specflags.Intune)
 	bundlecmd.AddFlags(cmd, &opts.Bundle)
+	cmd.AddCommand(NewCmdPublish(f, nil))
 	return cmd
 }
 
@@ -61,8 +63,7 @@ func run(opts *Options) error {
 	}
 	next := fmt.Sprintf(`next steps (details in %s/README.md):
   1. avdgen rbac apply --subscription <sub> --resource-group <rg> --host-pool %s
-  2. create the Settings Catalog profile from session-time-limits.settings-catalog.json
-  3. add avd-agent.intunewin as a Win32 app (or POST avd-agent.win32app.json) and assign both to the hosts
-`, opts.Bundle.Out, s.HostPool)
+  2. avdgen intune publish --bundle %s --assign-group <group> (or upload by hand: README.md)
+`, opts.Bundle.Out, s.HostPool, opts.Bundle.Out)
 	return bundlecmd.Emit(opts.Factory.IO, opts.Bundle, "intune", s.HostPool, files, next)
 }

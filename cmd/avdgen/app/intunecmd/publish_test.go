@@ -1,0 +1,96 @@
+package intunecmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/avdgen/avdgen/agent/azure"
+	"github.com/avdgen/avdgen/agent/fakegraph"
+	"github.com/avdgen/avdgen/agent/testnet"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/dist"
+)
+
+type recordingCred struct{ scopes []string }
+
+func (r *recordingCred) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	r.scopes = append(r.scopes, o.Scopes...)
+	return azcore.AccessToken{Token: "t", ExpiresOn: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
+}
+
+func publishFactory(t *testing.T, cloud *string, cred *recordingCred) (*cmdutil.Factory, *bytes.Buffer) {
+	testnet.GuardDefault(t)
+	var out, errOut bytes.Buffer
+	return &cmdutil.Factory{
+		IO: &cmdutil.IOStreams{Out: &out, ErrOut: &errOut}, Transport: testnet.Guard(t, nil),
+		Now:    func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) },
+		Sleep:  func(context.Context, time.Duration) error { return nil },
+		Getenv: func(string) string { return "" },
+		Agents: func() (dist.Agents, error) {
+			return dist.Agents{Version: "v0", ByArch: map[dist.Arch]dist.Agent{
+				dist.AMD64: {Arch: dist.AMD64, Binary: []byte("MZ a")}, dist.ARM64: {Arch: dist.ARM64, Binary: []byte("MZ b")}}}, nil
+		},
+		Credential: func(auth string, c azure.Cloud) (azcore.TokenCredential, error) {
+			*cloud = c.Name
+			return cred, nil
+		},
+	}, &out
+}
+
+// --cloud reaches the credential and the token audience; --json prints the
+// report; the group can be given by name.
+func TestPublishCommandUsesTheChosenCloud(t *testing.T) {
+	fake := fakegraph.New(t, fakegraph.Options{})
+	var cloud string
+	cred := &recordingCred{}
+	f, out := publishFactory(t, &cloud, cred)
+	cmd := New(f)
+	cmd.SetArgs([]string{"publish", "--disconnected", "15m", "--assign-group", "AVD session hosts", "--cloud", "usgov",
+		"--auth", "env", "--graph-endpoint", fake.URL, "--json", "--remediation"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if cloud != "usgov" || len(cred.scopes) == 0 || cred.scopes[0] != "https://graph.microsoft.us/.default" {
+		t.Errorf("cloud %q scopes %v", cloud, cred.scopes)
+	}
+	var rep struct {
+		Group       string
+		Policy, App struct{ Action string }
+		Remediation struct{ Action string }
+		GraphWrites int `json:"graphWrites"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if rep.Group != fakegraph.GroupID || rep.Policy.Action != "created" || rep.App.Action != "created" || rep.Remediation.Action != "created" || rep.GraphWrites == 0 {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+func TestPublishCommandBadInputIsUsage(t *testing.T) {
+	for args, want := range map[string]string{
+		"--disconnected 15m":                                         "--assign-group is required",
+		"--assign-group g --auth password":                           `--auth "password"`,
+		"--assign-group g --graph-endpoint http://10.0.0.1:80":       "only a loopback http URL",
+		"--assign-group g --bundle /nonexistent-avdgen-bundle":       "is it a folder written by avdgen intune",
+		"--assign-group g --min-windows-release 11":                  `intune.minimumWindowsRelease "11"`,
+		"--assign-group g --bundle /nonexistent --publisher Contoso": "leave out --publisher",
+	} {
+		var cloud string
+		f, _ := publishFactory(t, &cloud, &recordingCred{})
+		cmd := New(f)
+		cmd.SilenceErrors, cmd.SilenceUsage = true, true
+		cmd.SetArgs(append([]string{"publish"}, strings.Fields(args)...))
+		err := cmd.Execute()
+		if !cmdutil.IsUsage(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want usage error with %q", args, err, want)
+		}
+	}
+}
