@@ -442,6 +442,7 @@ func (p *publisher) create() error {
 	if err != nil {
 		return fmt.Errorf("creating the GPO: %w", advice(err))
 	}
+	p.res.Created = true
 	for _, half := range []string{"Machine", "User"} {
 		if err := p.dir.Add("CN="+half+","+p.dn, []Attr{{"objectClass", []string{"container"}}}); err != nil {
 			return fmt.Errorf("creating the GPO's %s container: %w", half, advice(err))
