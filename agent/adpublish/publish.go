@@ -343,7 +343,7 @@ func shortSum(s string) string {
 // gPLink is a list of [LDAP://<GPO DN>;<options>]; the last link has the
 // highest precedence, so a new link goes first (lowest precedence), as GPMC
 // adds it. Other links are kept as they are.
-var linkRE = regexp.MustCompile(`\[LDAP://([^;\]]*);(\d+)\]`)
+var linkRE = regexp.MustCompile(`(?i)\[LDAP://([^;\]]*);(\d+)\]`)
 
 func (p *publisher) readLink() {
 	old := p.ou.Get("gPLink")
