@@ -273,7 +273,7 @@ func testDSDescriptor() []byte {
 	applyGP := []byte{0x8f, 0xfd, 0xac, 0xed, 0xb3, 0xff, 0xd1, 0x11, 0xb4, 0x1d, 0x00, 0xa0, 0xc9, 0x68, 0xf9, 0x39}
 	d := descriptor{control: seDACLPresent | seDACLProtected | seDACLAutoInherited, owner: domainAdmins, group: domainAdmins, aces: [][]byte{
 		ace(aceAccessAllowed, 0, 0x000F01FF, domainAdmins),
-		ace(aceAccessAllowed, 0, 0x00020094, sid(5, 11)),                                  // AU: RC, RP, LC, LO
+		ace(aceAccessAllowed, 0, 0x00020094, sid(5, 11)),                                    // AU: RC, RP, LC, LO
 		ace(aceAccessAllowedObject, 0, 0x00000100, []byte{1, 0, 0, 0}, applyGP, sid(5, 11)), // AU: CR Apply GP
 		ace(aceAccessAllowed, 0x02, 0x000F01FF, sidCreatorOwner),
 		ace(aceAccessAllowed, 0, 0x00000014, sidPreW2K),
