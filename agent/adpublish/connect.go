@@ -159,8 +159,9 @@ func connectOne(ctx context.Context, cfg Config, server string) (*Session, error
 	}, nil
 }
 
-// dialLDAP opens LDAPS, or plain LDAP upgraded with StartTLS when the DC
-// does not listen on LDAPS. A certificate that does not verify is never
+// dialLDAP opens LDAPS on 636, or LDAP upgraded with StartTLS on 389 when
+// the DC does not listen on LDAPS (an explicit port other than 636 means
+// StartTLS on that port). A certificate that does not verify is never
 // retried without TLS.
 func dialLDAP(host, port string, tlsCfg *tls.Config, dialer *net.Dialer) (*ldap.Conn, error) {
 	if port == "" || port == "636" {
@@ -172,20 +173,20 @@ func dialLDAP(host, port string, tlsCfg *tls.Config, dialer *net.Dialer) (*ldap.
 			return nil, untrustedErr(host, err)
 		}
 		if port == "636" {
-			return nil, fmt.Errorf("LDAPS to %s: %w", host, err)
+			return nil, fmt.Errorf("LDAPS to %s:636: %w", host, err)
 		}
 		port = "389"
 	}
 	conn, err := ldap.DialURL("ldap://"+net.JoinHostPort(host, port), ldap.DialWithDialer(dialer))
 	if err != nil {
-		return nil, fmt.Errorf("LDAP to %s (LDAPS on 636 did not answer either): %w", host, err)
+		return nil, fmt.Errorf("LDAP to %s: neither LDAPS nor LDAP with StartTLS answers: %w", net.JoinHostPort(host, port), err)
 	}
 	if err := conn.StartTLS(tlsCfg); err != nil {
 		conn.Close()
 		if untrusted(err) {
 			return nil, untrustedErr(host, err)
 		}
-		return nil, fmt.Errorf("StartTLS with %s (plain LDAP is never used): %w", host, err)
+		return nil, fmt.Errorf("StartTLS with %s (plain LDAP is never used): %w", net.JoinHostPort(host, port), err)
 	}
 	return conn, nil
 }
