@@ -74,7 +74,7 @@ func insideDC(t testing.TB, runFlag, name string) bool {
 	script := filepath.Join(repoRoot(t), ".ci", "samba-dc.sh")
 	args := []string{"run", "--dir", filepath.Join(t.TempDir(), "dc"), "--", os.Args[0], runFlag, "^" + name + "$", "-test.v", "-test.count=1"}
 	if runFlag == "-test.bench" {
-		args = append(args, "-test.run", "^$", "-test.benchtime", "1x")
+		args = append(args, "-test.run", "^$", "-test.benchtime", "3x")
 	}
 	cmd := exec.Command(script, args...)
 	out, err := cmd.CombinedOutput()
@@ -85,6 +85,9 @@ func insideDC(t testing.TB, runFlag, name string) bool {
 		t.Fatalf("%s did not pass inside the DC:\n%s", name, out)
 	}
 	t.Logf("inside the Samba DC:\n%s", out)
+	if b, ok := t.(*testing.B); ok {
+		reportInnerMetrics(b, name, string(out))
+	}
 	return false
 }
 
@@ -166,11 +169,14 @@ func (d *dc) publish(password string, args ...string) (*adpublish.Result, string
 	f := &cmdutil.Factory{
 		IO:     &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
 		Getenv: func(k string) string { return env[k] },
-		Agents: func() (dist.Agents, error) { return dist.Agents{}, dist.ErrNotBundled },
+		Agents: dist.Embedded,
 	}
 	cmd := NewCmdGPO(f, nil)
 	base := []string{"publish", "--domain", d.domain, "--host-pool", "hp-e2e", "--ou", "OU=AVD,DC=contoso,DC=local",
-		"--username", d.user, "--ca-file", d.ca, "--agent-dir", d.agentDir, "--json"}
+		"--username", d.user, "--ca-file", d.ca, "--json"}
+	if d.agentDir != "" {
+		base = append(base, "--agent-dir", d.agentDir)
+	}
 	cmd.SetArgs(append(base, args...))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
