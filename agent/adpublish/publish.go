@@ -56,7 +56,7 @@ const (
 func Publish(dir Directory, share Share, t Target, dryRun bool) (*Result, error) {
 	cd := &countingDirectory{Directory: dir}
 	cs := &countingShare{Share: share}
-	p := &publisher{dir: cd, share: cs, t: t, res: &Result{GPO: t.GUID, DisplayName: t.DisplayName, DryRun: dryRun}}
+	p := &publisher{dir: cd, share: cs, t: t, res: &Result{GPO: t.GUID, DisplayName: t.DisplayName, DryRun: dryRun, Changes: []Change{}}}
 	err := p.run(dryRun)
 	p.res.LDAPOps, p.res.SMBOps = cd.n, cs.n
 	if err != nil {
@@ -72,6 +72,7 @@ type publisher struct {
 	res   *Result
 
 	base, policies, dn string
+	guid               string // the live GPO's GUID: t.GUID unless adopted
 	gpoDir             string // share-relative SYSVOL folder of the GPO
 	live               *Entry // the GPO in LDAP; nil when it does not exist
 	ou                 *Entry
@@ -146,20 +147,24 @@ func (p *publisher) read() error {
 	if err != nil {
 		return fmt.Errorf("listing GPOs: %w", advice(err))
 	}
-	p.dn = "CN=" + t.GUID + "," + p.policies
-	p.res.DN = p.dn
+	p.guid = t.GUID
+	var sameName []*Entry
 	for i := range gpos {
 		g := &gpos[i]
 		if strings.EqualFold(g.Get("cn"), t.GUID) {
 			p.live = g
-			continue
-		}
-		if strings.EqualFold(g.Get("displayName"), t.DisplayName) {
-			return fmt.Errorf("a GPO named %q already exists (%s) that avdgen did not create (avdgen's is %s): rename that GPO or set gpo.name to another name; nothing was changed",
-				t.DisplayName, g.Get("cn"), t.GUID)
+		} else if strings.EqualFold(g.Get("displayName"), t.DisplayName) {
+			sameName = append(sameName, g)
 		}
 	}
-	p.gpoDir = t.Domain + "/Policies/" + t.GUID
+	if p.live == nil && len(sameName) > 0 {
+		if err := p.adopt(sameName); err != nil {
+			return err
+		}
+	}
+	p.dn = "CN=" + p.guid + "," + p.policies
+	p.res.GPO, p.res.DN = p.guid, p.dn
+	p.gpoDir = t.Domain + "/Policies/" + p.guid
 	if p.live == nil {
 		p.add(Change{Kind: "gpo", Target: p.dn, New: "create " + strconv.Quote(t.DisplayName)})
 		p.contentChanged = true
@@ -183,8 +188,40 @@ func (p *publisher) read() error {
 	return nil
 }
 
+// preferenceUID finds the uid="{...}" of preference items.
+var preferenceUID = regexp.MustCompile(`uid="(\{[0-9A-Fa-f-]+\})"`)
+
+// adopt takes over a GPO with the spec's display name but another GUID
+// when it carries avdgen's marker: a preference item with one of the
+// bundle's deterministic uids (Import-AvdGpo.ps1's Import-GPO creates the
+// GPO with a GUID of its own but keeps the files). Anything else is
+// someone else's GPO and is never touched.
+func (p *publisher) adopt(candidates []*Entry) error {
+	for _, g := range candidates {
+		cn := g.Get("cn")
+		for _, f := range p.t.Files {
+			uids := preferenceUID.FindAllSubmatch(f.Data, -1)
+			if len(uids) == 0 {
+				continue
+			}
+			live, err := p.share.ReadFile(p.t.Domain + "/Policies/" + cn + "/" + f.Name)
+			if err != nil {
+				continue
+			}
+			for _, u := range uids {
+				if bytes.Contains(bytes.ToUpper(live), bytes.ToUpper(u[1])) {
+					p.live, p.guid = g, cn
+					return nil
+				}
+			}
+		}
+	}
+	return fmt.Errorf("a GPO named %q already exists (%s) that avdgen did not create (avdgen's would be %s, and it holds none of avdgen's preference items): rename that GPO or set gpo.name to another name; nothing was changed",
+		p.t.DisplayName, candidates[0].Get("cn"), p.t.GUID)
+}
+
 func (p *publisher) unc() string {
-	return `\\` + p.t.Domain + `\SysVol\` + p.t.Domain + `\Policies\` + p.t.GUID
+	return `\\` + p.t.Domain + `\SysVol\` + p.t.Domain + `\Policies\` + p.guid
 }
 
 // readLive compares the existing GPO's attributes, folder ACL and GPT.INI.
@@ -348,7 +385,7 @@ var linkRE = regexp.MustCompile(`(?i)\[LDAP://([^;\]]*);(\d+)\]`)
 func (p *publisher) readLink() {
 	old := p.ou.Get("gPLink")
 	for _, m := range linkRE.FindAllStringSubmatch(old, -1) {
-		if strings.EqualFold(m[1], p.dn) || strings.HasPrefix(strings.ToUpper(m[1]), "CN="+strings.ToUpper(p.t.GUID)+",") {
+		if strings.EqualFold(m[1], p.dn) || strings.HasPrefix(strings.ToUpper(m[1]), "CN="+strings.ToUpper(p.guid)+",") {
 			return
 		}
 	}

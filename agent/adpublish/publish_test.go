@@ -442,3 +442,38 @@ func unavailable(t testing.TB, format string, args ...any) {
 	}
 	t.Skipf("skipping, oracle unavailable: "+format, args...)
 }
+
+func TestAdoptsAGPOImportedByTheScript(t *testing.T) {
+	d, s := newFakeDirectory(), newFakeShare()
+	tg := target(t, "2h")
+	// Import-AvdGpo.ps1's Import-GPO made the GPO with a GUID of its own and
+	// copied the bundle's files into it.
+	const imported = "{0A0A0A0A-1111-2222-3333-444444444444}"
+	dn := "CN=" + imported + ",CN=Policies,CN=System,DC=contoso,DC=local"
+	d.put(dn, map[string][]string{"objectclass": {"groupPolicyContainer"}, "cn": {imported}, "displayname": {tg.DisplayName},
+		"versionnumber": {"65537"}, "flags": {"1"}, "gpcfunctionalityversion": {"2"},
+		"gpcfilesyspath": {`\\contoso.local\SysVol\contoso.local\Policies\` + imported}, "ntsecuritydescriptor": {string(d.sd)}})
+	dir := "contoso.local/Policies/" + imported
+	for _, sub := range []string{"", "/Machine", "/Machine/Preferences", "/Machine/Preferences/ScheduledTasks"} {
+		s.dirs[key(dir+sub)] = true
+	}
+	s.sds[key(dir)], _ = dsToFSACL(d.sd)
+	for _, f := range tg.Files {
+		if strings.HasSuffix(f.Name, "ScheduledTasks.xml") {
+			s.files[key(dir+"/"+f.Name)] = f.Data
+		}
+	}
+	s.files[key(dir+"/GPT.INI")] = []byte("[General]\r\nVersion=65537\r\n")
+	res := publish(t, d, s, tg, false)
+	if res.Created || res.GPO != imported || res.VersionAfter != 65538 {
+		t.Fatalf("created %v, GPO %s, version %d: want the imported GPO updated in place", res.Created, res.GPO, res.VersionAfter)
+	}
+	if again := publish(t, d, s, tg, false); again.Changed() || again.GPO != imported {
+		t.Fatalf("rerun after adoption: %v", again.Changes)
+	}
+	for k := range d.entries {
+		if strings.Contains(k, strings.ToLower(tg.GUID)) {
+			t.Fatalf("a second GPO %s was created beside the imported one", k)
+		}
+	}
+}
