@@ -273,8 +273,14 @@ func (p *publisher) readLive() error {
 	}
 	p.gptINI = ini
 	if iv, ok := iniVersion(ini); !ok || iv != v {
+		// Out of step: bump past both numbers, so no client that saw either
+		// one takes the new content for old.
+		if ok && iv > v {
+			p.res.VersionBefore = iv
+		}
 		p.contentChanged = true
-		p.add(Change{Kind: "file", Target: "GPT.INI", Old: fmt.Sprintf("Version=%s", iniVersionText(ini)), New: fmt.Sprintf("Version=%d (versionNumber in LDAP is %d)", bump(v), v)})
+		p.add(Change{Kind: "file", Target: "GPT.INI", Old: fmt.Sprintf("Version=%s (versionNumber in LDAP is %d)", iniVersionText(ini), v),
+			New: fmt.Sprintf("Version=%d", bump(p.res.VersionBefore))})
 	}
 	return nil
 }
@@ -395,6 +401,9 @@ func (p *publisher) readLink() {
 
 // advice turns access denied into what to ask for.
 func advice(err error) error {
+	if errors.Is(err, ErrConflict) {
+		return fmt.Errorf("%w: someone else changed the GPO or the OU while publishing; run it again (it picks up from what is there)", err)
+	}
 	if errors.Is(err, ErrAccessDenied) {
 		return fmt.Errorf("%w: the account needs to create GPOs (Group Policy Creator Owners, or edit rights on the GPO), link GPOs on the OU, and write SYSVOL\\<domain>\\Policies and \\scripts (docs/gpo.md)", err)
 	}
@@ -439,12 +448,8 @@ func (p *publisher) apply() error {
 		if err := p.writeAtomically(p.gpoDir+"/GPT.INI", File{Name: "GPT.INI", Data: ini}); err != nil {
 			return err
 		}
-		old := strconv.FormatUint(uint64(p.res.VersionBefore), 10)
-		// Delete-old-add-new: fails instead of losing a concurrent bump.
-		mods = append(mods,
-			Mod{Op: ModDelete, Attr: "versionNumber", Values: []string{old}},
-			Mod{Op: ModAdd, Attr: "versionNumber", Values: []string{strconv.FormatUint(uint64(next), 10)}},
-			Mod{Op: ModReplace, Attr: "gPCMachineExtensionNames", Values: []string{p.t.MachineExtensionNames}})
+		mods = append(mods, versionMods(p.live, next)...)
+		mods = append(mods, Mod{Op: ModReplace, Attr: "gPCMachineExtensionNames", Values: []string{p.t.MachineExtensionNames}})
 		p.res.VersionAfter = next
 	}
 	if len(mods) > 0 {
@@ -463,6 +468,21 @@ func (p *publisher) apply() error {
 		}
 	}
 	return nil
+}
+
+// versionMods sets versionNumber as a compare-and-swap: delete the value
+// read (or the 0 a new GPO was created with), add the new one; a
+// concurrent bump makes the modify fail instead of being lost.
+func versionMods(live *Entry, next uint32) []Mod {
+	add := Mod{Op: ModAdd, Attr: "versionNumber", Values: []string{strconv.FormatUint(uint64(next), 10)}}
+	old := "0"
+	if live != nil {
+		if !live.Has("versionNumber") {
+			return []Mod{add}
+		}
+		old = live.Get("versionNumber")
+	}
+	return []Mod{{Op: ModDelete, Attr: "versionNumber", Values: []string{old}}, add}
 }
 
 // create adds the groupPolicyContainer with its Machine and User

@@ -228,6 +228,24 @@ func TestLinkIsCompareAndSwap(t *testing.T) {
 	}
 }
 
+func TestVersionIsCompareAndSwap(t *testing.T) {
+	d, s := newFakeDirectory(), newFakeShare()
+	publish(t, d, s, target(t, "2h"), false)
+	p := &publisher{dir: d, share: s, t: target(t, "3h"), res: &Result{}}
+	if err := p.read(); err != nil {
+		t.Fatal(err)
+	}
+	// GPMC bumps the version between our read and our write.
+	dn := "CN=" + p.t.GUID + ",CN=Policies,CN=System,DC=contoso,DC=local"
+	d.get(dn).Attrs["versionnumber"] = []string{"2"}
+	if err := p.apply(); !errors.Is(err, ErrConflict) {
+		t.Fatalf("apply over a concurrent version bump = %v, want ErrConflict", err)
+	}
+	if v := d.get(dn).Get("versionNumber"); v != "2" {
+		t.Fatalf("versionNumber %s after the conflict, want the other writer's 2", v)
+	}
+}
+
 func TestForeignGPOWithSameNameIsRefused(t *testing.T) {
 	d, s := newFakeDirectory(), newFakeShare()
 	d.put("CN={99999999-0000-0000-0000-000000000000},CN=Policies,CN=System,DC=contoso,DC=local", map[string][]string{
@@ -334,8 +352,11 @@ func TestRepairsDriftInLDAPAndSYSVOL(t *testing.T) {
 	// GPT.INI out of step with LDAP: bump both, so clients reapply.
 	s.files[key(dir+"/GPT.INI")] = []byte("[General]\r\nVersion=7\r\n")
 	res = publish(t, d, s, tg, false)
-	if res.VersionAfter != 2 || d.get(dn).Get("versionNumber") != "2" {
-		t.Fatalf("GPT.INI drift: version %d", res.VersionAfter)
+	if res.VersionAfter != 8 || d.get(dn).Get("versionNumber") != "8" {
+		t.Fatalf("GPT.INI drift: version %d, want 8: past both LDAP's 1 and GPT.INI's 7", res.VersionAfter)
+	}
+	if ini, _ := s.ReadFile(dir + "/GPT.INI"); string(ini) != "[General]\r\nVersion=8\r\n" {
+		t.Errorf("GPT.INI %q", ini)
 	}
 
 	// The SYSVOL folder was deleted: recreated with the ACL, files and a bump.
@@ -350,7 +371,7 @@ func TestRepairsDriftInLDAPAndSYSVOL(t *testing.T) {
 		}
 	}
 	res = publish(t, d, s, tg, false)
-	if res.VersionAfter != 3 || s.sds[key(dir)] == nil {
+	if res.VersionAfter != 9 || s.sds[key(dir)] == nil {
 		t.Fatalf("missing folder: version %d, ACL set %v", res.VersionAfter, s.sds[key(dir)] != nil)
 	}
 	if again := publish(t, d, s, tg, false); again.Changed() {
