@@ -264,6 +264,12 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 			t.Fatalf("err = %v, want an untrusted certificate error naming --ca-file", err)
 		}
 	})
+	t.Run("a server name not in the certificate names --server", func(t *testing.T) {
+		_, _, err := d.publish(d.password, "--server", "127.0.0.1")
+		if err == nil || !strings.Contains(err.Error(), "not trusted") || !strings.Contains(err.Error(), "--server") {
+			t.Fatalf("err = %v, want a certificate name error naming --server", err)
+		}
+	})
 	t.Run("missing OU creates nothing", func(t *testing.T) {
 		_, _, err := d.publish(d.password, "--ou", "OU=Missing,DC=contoso,DC=local")
 		if err == nil || !strings.Contains(err.Error(), "does not exist") {
@@ -377,8 +383,9 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 
 	t.Run("rerun with the same spec writes nothing", func(t *testing.T) {
 		before := d.snapshot(gpoDN)
-		// DOMAIN\user this time: the other name form, for LDAP and SMB.
-		res, _, err := d.publish(d.password, "--idle", "2h", "--username", `CONTOSO\Administrator`, "--server", d.host)
+		// DOMAIN\user this time, the other name form for LDAP and SMB, and
+		// StartTLS on 389 instead of LDAPS.
+		res, _, err := d.publish(d.password, "--idle", "2h", "--username", `CONTOSO\Administrator`, "--server", d.host+":389")
 		if err != nil {
 			t.Fatal(err)
 		}
