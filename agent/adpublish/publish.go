@@ -246,6 +246,12 @@ func (p *publisher) readLive() error {
 			p.add(Change{Kind: "attribute", Target: a.Name, Old: got, New: a.Values[0]})
 		}
 	}
+	if v&0xFFFF == 0 {
+		// Clients skip the computer half of a GPO whose machine version is
+		// 0 (a fresh or restored GPO): bump even if the files are right.
+		p.contentChanged = true
+		p.add(Change{Kind: "attribute", Target: "versionNumber", Old: fmt.Sprint(v), New: "machine version above 0, or clients ignore the GPO's computer settings"})
+	}
 	if got := g.Get("gPCMachineExtensionNames"); got != p.t.MachineExtensionNames {
 		p.contentChanged = true
 		p.add(Change{Kind: "attribute", Target: "gPCMachineExtensionNames", Old: got, New: p.t.MachineExtensionNames})

@@ -498,3 +498,17 @@ func TestAdoptsAGPOImportedByTheScript(t *testing.T) {
 		}
 	}
 }
+
+func TestMachineVersionZeroIsBumped(t *testing.T) {
+	d, s := newFakeDirectory(), newFakeShare()
+	tg := target(t, "2h")
+	publish(t, d, s, tg, false)
+	// A restored GPO: right files, but version 0 in LDAP and GPT.INI.
+	dn := "CN=" + tg.GUID + ",CN=Policies,CN=System,DC=contoso,DC=local"
+	d.get(dn).Attrs["versionnumber"] = []string{"0"}
+	s.files[key("contoso.local/Policies/"+tg.GUID+"/GPT.INI")] = []byte("[General]\r\nVersion=0\r\n")
+	res := publish(t, d, s, tg, false)
+	if res.VersionAfter != 1 || d.get(dn).Get("versionNumber") != "1" {
+		t.Fatalf("version %d: clients skip a GPO whose machine version is 0", res.VersionAfter)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -418,7 +419,41 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 			t.Fatalf("second run with the new limit changed %+v", again)
 		}
 	})
+	t.Run("adopts the GPO after a restore under another GUID", func(t *testing.T) {
+		// What Import-AvdGpo.ps1 does on Windows (Import-GPO into a new GPO),
+		// done by Samba: back the GPO up, delete it, restore it as a new one.
+		bk := t.TempDir()
+		d.mustSambaTool("gpo", "backup", guid, "--tmpdir", bk)
+		d.mustSambaTool("gpo", "dellink", "OU=AVD,DC=contoso,DC=local", guid)
+		d.mustSambaTool("gpo", "del", guid)
+		out := d.mustSambaTool("gpo", "restore", name, filepath.Join(bk, "policy", guid), "--tmpdir", t.TempDir())
+		restored := regexp.MustCompile(`\{[0-9A-F-]+\}`).FindString(out)
+		if restored == "" || restored == guid {
+			t.Fatalf("restore made no new GPO:\n%s", out)
+		}
+		res, _, err := d.publish(d.password, "--idle", "3h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := d.ldapAttr(res.DN, "versionNumber"); v == "0" {
+			t.Errorf("the adopted GPO kept machine version 0: clients would skip it")
+		}
+		if res.Created || res.GPO != restored {
+			t.Fatalf("publish after restore: created %v, GPO %s; want the restored %s adopted", res.Created, res.GPO, restored)
+		}
+		if links := d.mustSambaTool("gpo", "getlink", "OU=AVD,DC=contoso,DC=local"); !strings.Contains(links, restored) || !strings.Contains(links, other) {
+			t.Errorf("getlink after adoption:\n%s", links)
+		}
+		if out, err := d.sambaTool("gpo", "aclcheck"); err != nil {
+			t.Errorf("aclcheck after adoption: %v\n%s", err, out)
+		}
+		if again, _, err := d.publish(d.password, "--idle", "3h"); err != nil || again.Changed() {
+			t.Fatalf("rerun after adoption: %v %+v", err, again)
+		}
+		guid, gpoDN = restored, res.DN
+	})
 	t.Run("diff shows drift", func(t *testing.T) {
+		before := d.ldapAttr(gpoDN, "versionNumber")
 		var out bytes.Buffer
 		f := &cmdutil.Factory{IO: &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out},
 			Getenv: func(k string) string { return map[string]string{PasswordEnv: d.password}[k] }}
@@ -428,11 +463,12 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 		if err := cmd.Execute(); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(out.String(), "MaxIdleTime = REG_DWORD 21600000") || !strings.Contains(out.String(), "version 2 -> 3") {
-			t.Fatalf("diff output:\n%s", out.String())
+		n, _ := strconv.Atoi(before)
+		if !strings.Contains(out.String(), "MaxIdleTime = REG_DWORD 21600000") || !strings.Contains(out.String(), fmt.Sprintf("version %d -> %d", n, n+1)) {
+			t.Fatalf("diff output (versionNumber %s):\n%s", before, out.String())
 		}
-		if v := d.ldapAttr(gpoDN, "versionNumber"); v != "2" {
-			t.Fatalf("diff changed versionNumber to %s", v)
+		if v := d.ldapAttr(gpoDN, "versionNumber"); v != before {
+			t.Fatalf("diff changed versionNumber from %s to %s", before, v)
 		}
 	})
 }
