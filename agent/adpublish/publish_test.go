@@ -512,3 +512,27 @@ func TestMachineVersionZeroIsBumped(t *testing.T) {
 		t.Fatalf("version %d: clients skip a GPO whose machine version is 0", res.VersionAfter)
 	}
 }
+
+func TestWriteText(t *testing.T) {
+	d, s := newFakeDirectory(), newFakeShare()
+	var out strings.Builder
+	publish(t, d, s, target(t, "2h"), true).WriteText(&out)
+	if !strings.Contains(out.String(), "would publish") || !strings.Contains(out.String(), "+ <ScheduledTasks") {
+		t.Errorf("dry run of a new GPO should show the new files' content:\n%s", out.String())
+	}
+	out.Reset()
+	publish(t, d, s, target(t, "2h"), false).WriteText(&out)
+	if strings.Contains(out.String(), "<ScheduledTasks") || !strings.Contains(out.String(), "version 0 -> 1") {
+		t.Errorf("publish of a new GPO lists files, not their content, and the version:\n%s", out.String())
+	}
+	out.Reset()
+	publish(t, d, s, target(t, "3h"), false).WriteText(&out)
+	if !strings.Contains(out.String(), "+ Software\\Policies\\Microsoft\\Windows NT\\Terminal Services\\MaxIdleTime = REG_DWORD 10800000") {
+		t.Errorf("a changed file shows its diff:\n%s", out.String())
+	}
+	out.Reset()
+	publish(t, d, s, target(t, "3h"), false).WriteText(&out)
+	if !strings.Contains(out.String(), "is up to date (version 2); nothing written") {
+		t.Errorf("no-change output:\n%s", out.String())
+	}
+}

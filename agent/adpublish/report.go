@@ -176,6 +176,9 @@ func (r *Result) WriteText(w io.Writer) {
 		default:
 			fmt.Fprintf(w, "  ~ %s %s: %s -> %s\n", c.Kind, c.Target, c.Old, c.New)
 		}
+		if c.Old == "" && !r.DryRun {
+			continue // a new file's whole content: shown by --dry-run, not after the fact
+		}
 		for _, l := range strings.Split(strings.TrimSuffix(c.Diff, "\n"), "\n") {
 			if l != "" {
 				fmt.Fprintf(w, "      %s\n", l)
