@@ -253,9 +253,16 @@ func (d *ldapDirectory) Read(dn string, attrs ...string) (*Entry, error) {
 	return &e, nil
 }
 
-func (d *ldapDirectory) Children(dn, objectClass string, attrs ...string) ([]Entry, error) {
+func (d *ldapDirectory) Children(dn, objectClass string, anyOf []Attr, attrs ...string) ([]Entry, error) {
+	var or strings.Builder
+	for _, a := range anyOf {
+		for _, v := range a.Values {
+			or.WriteString("(" + a.Name + "=" + ldap.EscapeFilter(v) + ")")
+		}
+	}
+	filter := "(&(objectClass=" + ldap.EscapeFilter(objectClass) + ")(|" + or.String() + "))"
 	res, err := d.conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
-		"(objectClass="+ldap.EscapeFilter(objectClass)+")", attrs, sdControl))
+		filter, attrs, sdControl))
 	if err != nil {
 		return nil, ldapErr("listing", dn, err)
 	}

@@ -13,8 +13,10 @@ type Directory interface {
 	// dn "" is the rootDSE. nTSecurityDescriptor, when asked for, carries
 	// owner, group and DACL.
 	Read(dn string, attrs ...string) (*Entry, error)
-	// Children lists the entries of objectClass directly below dn.
-	Children(dn, objectClass string, attrs ...string) ([]Entry, error)
+	// Children lists the entries of objectClass directly below dn that
+	// have any of the attribute values in anyOf (compared without case; the
+	// server filters, so a domain with thousands of GPOs returns only these).
+	Children(dn, objectClass string, anyOf []Attr, attrs ...string) ([]Entry, error)
 	// Add creates dn with attributes in the given order.
 	Add(dn string, attrs []Attr) error
 	// Modify applies changes to dn atomically: all or none.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -54,7 +55,7 @@ func (d *fakeDirectory) Read(dn string, attrs ...string) (*Entry, error) {
 	return &p, nil
 }
 
-func (d *fakeDirectory) Children(dn, oc string, attrs ...string) ([]Entry, error) {
+func (d *fakeDirectory) Children(dn, oc string, anyOf []Attr, attrs ...string) ([]Entry, error) {
 	if d.get(dn) == nil {
 		return nil, fmt.Errorf("listing %s: %w", dn, ErrNoSuchObject)
 	}
@@ -64,9 +65,13 @@ func (d *fakeDirectory) Children(dn, oc string, attrs ...string) ([]Entry, error
 		if !strings.HasSuffix(k, suffix) || strings.Contains(strings.TrimSuffix(k, suffix), ",") {
 			continue
 		}
-		for _, c := range e.Attrs["objectclass"] {
-			if strings.EqualFold(c, oc) {
+		if indexFold(e.Attrs["objectclass"], oc) < 0 {
+			continue
+		}
+		for _, a := range anyOf {
+			if slices.ContainsFunc(a.Values, func(v string) bool { return indexFold(e.Attrs[strings.ToLower(a.Name)], v) >= 0 }) {
 				out = append(out, pick(e, attrs))
+				break
 			}
 		}
 	}
@@ -130,6 +135,10 @@ func (d *fakeDirectory) Modify(dn string, mods []Mod) error {
 	e.Attrs = next
 	d.writes = append(d.writes, "modify "+dn)
 	return nil
+}
+
+func indexFold(vs []string, v string) int {
+	return slices.IndexFunc(vs, func(x string) bool { return strings.EqualFold(x, v) })
 }
 
 func indexOf(vs []string, v string) int {

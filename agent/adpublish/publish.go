@@ -143,7 +143,8 @@ func (p *publisher) read() error {
 		return fmt.Errorf("reading --ou %q: %w", t.OU, advice(err))
 	}
 	p.policies = "CN=Policies,CN=System," + p.base
-	gpos, err := p.dir.Children(p.policies, "groupPolicyContainer", gpoAttrs...)
+	gpos, err := p.dir.Children(p.policies, "groupPolicyContainer",
+		[]Attr{{"cn", []string{t.GUID}}, {"displayName", []string{t.DisplayName}}}, gpoAttrs...)
 	if err != nil {
 		return fmt.Errorf("listing GPOs: %w", advice(err))
 	}

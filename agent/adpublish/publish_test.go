@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -535,4 +536,33 @@ func TestWriteText(t *testing.T) {
 	if !strings.Contains(out.String(), "is up to date (version 2); nothing written") {
 		t.Errorf("no-change output:\n%s", out.String())
 	}
+}
+
+func TestManyOtherGPOsAreNotRead(t *testing.T) {
+	d, s := newFakeDirectory(), newFakeShare()
+	for i := 0; i < 1500; i++ {
+		g := fmt.Sprintf("{%08X-0000-0000-0000-000000000000}", i)
+		d.put("CN="+g+",CN=Policies,CN=System,DC=contoso,DC=local", map[string][]string{
+			"objectclass": {"groupPolicyContainer"}, "cn": {g}, "displayname": {fmt.Sprintf("GPO %d", i)}})
+	}
+	counted := &listCounter{fakeDirectory: d}
+	if _, err := Publish(counted, s, target(t, "2h"), true); err != nil {
+		t.Fatal(err)
+	}
+	// AD returns at most 1000 entries per search without paging: the
+	// search must ask for avdgen's GPO only.
+	if counted.listed > 1 {
+		t.Fatalf("listed %d GPOs, want only avdgen's (none here)", counted.listed)
+	}
+}
+
+type listCounter struct {
+	*fakeDirectory
+	listed int
+}
+
+func (l *listCounter) Children(dn, oc string, anyOf []Attr, attrs ...string) ([]Entry, error) {
+	e, err := l.fakeDirectory.Children(dn, oc, anyOf, attrs...)
+	l.listed += len(e)
+	return e, err
 }

@@ -22,9 +22,9 @@ func (c *countingDirectory) Read(dn string, attrs ...string) (*Entry, error) {
 	c.n++
 	return c.Directory.Read(dn, attrs...)
 }
-func (c *countingDirectory) Children(dn, oc string, attrs ...string) ([]Entry, error) {
+func (c *countingDirectory) Children(dn, oc string, anyOf []Attr, attrs ...string) ([]Entry, error) {
 	c.n++
-	return c.Directory.Children(dn, oc, attrs...)
+	return c.Directory.Children(dn, oc, anyOf, attrs...)
 }
 func (c *countingDirectory) Add(dn string, attrs []Attr) error {
 	c.n++
