@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,6 +162,37 @@ func (d *dc) smbGet(remote string) []byte {
 		d.t.Fatal(err)
 	}
 	return b
+}
+
+// acl reads an ACL with smbcacls as "trustee:type:rights" entries; with
+// inheritable, only the ACEs files below inherit (OI, not inherit-only).
+func (d *dc) acl(name string, inheritable bool) map[string]bool {
+	d.t.Helper()
+	out, err := exec.Command("smbcacls", "//"+d.host+"/sysvol", name, "-U", "Administrator%"+d.password, "-s", d.smbcnf).CombinedOutput()
+	if err != nil {
+		d.t.Fatalf("smbcacls %s: %v\n%s", name, err, out)
+	}
+	set := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		ace, ok := strings.CutPrefix(line, "ACL:")
+		if !ok {
+			continue
+		}
+		i := strings.LastIndex(ace, ":")
+		parts := strings.Split(ace[i+1:], "/") // type/flags/rights
+		if len(parts) != 3 {
+			continue
+		}
+		flags := strings.Split(parts[1], "|")
+		if inheritable && (!slices.Contains(flags, "OI") || slices.Contains(flags, "IO")) {
+			continue
+		}
+		set[ace[:i]+":"+parts[0]+":"+parts[2]] = true
+	}
+	if len(set) == 0 {
+		d.t.Fatalf("smbcacls %s: no ACEs in\n%s", name, out)
+	}
+	return set
 }
 
 // publish runs `avdgen gpo publish` in-process with the given password.
@@ -328,6 +360,17 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 		}
 		if out, err := d.sambaTool("gpo", "aclcheck"); err != nil || strings.Contains(out, "Invalid") {
 			t.Errorf("aclcheck: %v\n%s", err, out)
+		}
+		// GPT.INI and registry.pol carry the folder's inheritable ACEs, so
+		// every host (Authenticated Users) can read them (smbcacls).
+		folder := d.acl(polDir, true)
+		for _, f := range []string{"GPT.INI", "Machine/registry.pol"} {
+			file := d.acl(polDir+"/"+f, false)
+			for ace := range folder {
+				if !file[ace] {
+					t.Errorf("%s lacks the folder's inheritable ACE %s (has %v)", f, ace, file)
+				}
+			}
 		}
 		ini := d.smbGet(polDir + "/GPT.INI")
 		if !bytes.Contains(ini, []byte("Version="+version+"\r\n")) {
