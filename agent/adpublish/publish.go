@@ -59,10 +59,7 @@ func Publish(dir Directory, share Share, t Target, dryRun bool) (*Result, error)
 	p := &publisher{dir: cd, share: cs, t: t, res: &Result{GPO: t.GUID, DisplayName: t.DisplayName, DryRun: dryRun, Changes: []Change{}}}
 	err := p.run(dryRun)
 	p.res.LDAPOps, p.res.SMBOps = cd.n, cs.n
-	if err != nil {
-		return p.res, err
-	}
-	return p.res, nil
+	return p.res, err
 }
 
 type publisher struct {
@@ -103,9 +100,15 @@ func (p *publisher) run(dryRun bool) error {
 	return p.apply()
 }
 
-// bump raises the machine half (low 16 bits) of a GPO version by one.
+// bump raises the machine half (low 16 bits) of a GPO version by one,
+// keeping the user half; after 65535 it wraps to 1, never to 0 (which
+// clients read as "no computer settings").
 func bump(v uint32) uint32 {
-	return v&0xFFFF0000 | (v+1)&0xFFFF
+	m := (v + 1) & 0xFFFF
+	if m == 0 {
+		m = 1
+	}
+	return v&0xFFFF0000 | m
 }
 
 func domainOfDN(dn string) string {

@@ -566,3 +566,11 @@ func (l *listCounter) Children(dn, oc string, anyOf []Attr, attrs ...string) ([]
 	l.listed += len(e)
 	return e, err
 }
+
+func TestBump(t *testing.T) {
+	for in, want := range map[uint32]uint32{0: 1, 1: 2, 0x00030001: 0x00030002, 0x0002FFFF: 0x00020001, 0xFFFFFFFF: 0xFFFF0001} {
+		if got := bump(in); got != want {
+			t.Errorf("bump(%#x) = %#x, want %#x", in, got, want)
+		}
+	}
+}
