@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -195,6 +196,39 @@ func (d *dc) acl(name string, inheritable bool) map[string]bool {
 	return set
 }
 
+// bundleGPOFiles runs `avdgen gpo` for the same spec and returns the
+// GPO's files of its backup, relative to the GPO folder (Machine/...).
+func (d *dc) bundleGPOFiles(args ...string) map[string][]byte {
+	d.t.Helper()
+	out := filepath.Join(d.t.TempDir(), "bundle")
+	f := &cmdutil.Factory{IO: &cmdutil.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard},
+		Getenv: func(string) string { return "" }, Agents: dist.Embedded}
+	cmd := NewCmdGPO(f, nil)
+	cmd.SetArgs(append([]string{"--domain", d.domain, "--host-pool", "hp-e2e", "--ou", "OU=AVD,DC=contoso,DC=local",
+		"--agent-dir", d.agentDir, "--out", out}, args...))
+	if err := cmd.Execute(); err != nil {
+		d.t.Fatalf("avdgen gpo: %v", err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(out, "gpo-backup", "*", "DomainSysvol", "GPO"))
+	if len(dirs) != 1 {
+		d.t.Fatalf("bundle has %d GPO folders", len(dirs))
+	}
+	files := map[string][]byte{}
+	err := filepath.WalkDir(dirs[0], func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dirs[0], p)
+		b, err := os.ReadFile(p)
+		files[filepath.ToSlash(rel)] = b
+		return err
+	})
+	if err != nil || len(files) < 3 {
+		d.t.Fatalf("bundle GPO files %v: %v", len(files), err)
+	}
+	return files
+}
+
 // publish runs `avdgen gpo publish` in-process with the given password.
 func (d *dc) publish(password string, args ...string) (*adpublish.Result, string, error) {
 	var out, errOut bytes.Buffer
@@ -346,7 +380,7 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 	guid, gpoDN := res.GPO, res.DN
 	polDir := d.domain + "/Policies/" + guid
 
-	check := func(t *testing.T, version, idleMS string) {
+	check := func(t *testing.T, version, idle, idleMS string) {
 		listall := d.mustSambaTool("gpo", "listall")
 		if v := gpoVersion(t, listall, name); v != version {
 			t.Errorf("listall version %s, want %s", v, version)
@@ -400,13 +434,10 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 		if !regexp.MustCompile(`(?s)<ValueName>MaxIdleTime</ValueName>\s*<Value>` + idleMS + `</Value>`).Match(polXML) {
 			t.Errorf("registry.pol.xml lacks MaxIdleTime=%s:\n%s", idleMS, polXML)
 		}
-		prefs := map[string]string{
-			"Machine/Preferences/Files/Files.xml":                   `fromPath="\\contoso.local\SYSVOL\contoso.local\scripts\avdgen\avd-agent-amd64.exe"`,
-			"Machine/Preferences/ScheduledTasks/ScheduledTasks.xml": `name="avdgen\avd-agent logoff"`,
-		}
-		for p, want := range prefs {
-			if got := d.smbGet(polDir + "/" + p); !bytes.HasPrefix(got, []byte("<?xml")) || !bytes.Contains(got, []byte(want)) {
-				t.Errorf("SYSVOL %s lacks %s:\n%.300s", p, want, got)
+		// Byte for byte what `avdgen gpo` puts in its backup for the same spec.
+		for name, want := range d.bundleGPOFiles("--idle", idle) {
+			if got := d.smbGet(polDir + "/" + name); !bytes.Equal(got, want) {
+				t.Errorf("SYSVOL %s differs from the bundle's (%d vs %d bytes)", name, len(got), len(want))
 			}
 		}
 		// The agents in SYSVOL are ours, and SHA256SUMS says so.
@@ -423,7 +454,7 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 			}
 		}
 	}
-	t.Run("published GPO reads back with Samba's tools", func(t *testing.T) { check(t, "1", "7200000") })
+	t.Run("published GPO reads back with Samba's tools", func(t *testing.T) { check(t, "1", "2h", "7200000") })
 
 	t.Run("rerun with the same spec writes nothing", func(t *testing.T) {
 		before := d.snapshot(gpoDN)
@@ -453,7 +484,7 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 				t.Errorf("a changed limit also changed %s %s", c.Kind, c.Target)
 			}
 		}
-		check(t, "2", "10800000")
+		check(t, "2", "3h", "10800000")
 		again, _, err := d.publish(d.password, "--idle", "3h")
 		if err != nil {
 			t.Fatal(err)
