@@ -73,6 +73,9 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 	for _, server := range servers {
 		s, err := connectOne(ctx, cfg, server)
 		if err == nil {
+			if cfg.Server == "" {
+				return toPDC(ctx, cfg, s)
+			}
 			return s, nil
 		}
 		// Credentials and trust are the same on every DC: stop at once.
@@ -82,6 +85,52 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 		errs = append(errs, err)
 	}
 	return nil, errors.Join(errs...)
+}
+
+// toPDC moves to the PDC emulator when DNS gave another DC: GPMC edits
+// GPOs there, so SYSVOL replication never has two writers for a GPO.
+func toPDC(ctx context.Context, cfg Config, s *Session) (*Session, error) {
+	pdc, err := PDCEmulator(s.Directory)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("finding the PDC emulator through %s: %w; pass --server to choose a DC", s.Server, err)
+	}
+	if strings.EqualFold(pdc, s.Server) {
+		return s, nil
+	}
+	s.Close()
+	p, err := connectOne(ctx, cfg, pdc)
+	if err != nil {
+		return nil, fmt.Errorf("the PDC emulator %s, where GPOs are edited (as GPMC does): %w; pass --server to choose a DC", pdc, err)
+	}
+	return p, nil
+}
+
+// PDCEmulator returns the DNS name of the domain's PDC emulator: the
+// server whose NTDS Settings the domain head's fSMORoleOwner names.
+func PDCEmulator(dir Directory) (string, error) {
+	root, err := dir.Read("", "defaultNamingContext")
+	if err != nil {
+		return "", err
+	}
+	head, err := dir.Read(root.Get("defaultNamingContext"), "fSMORoleOwner")
+	if err != nil {
+		return "", err
+	}
+	ntds := head.Get("fSMORoleOwner")
+	_, server, ok := strings.Cut(ntds, ",")
+	if !ok {
+		return "", fmt.Errorf("fSMORoleOwner %q is not an NTDS Settings DN", ntds)
+	}
+	srv, err := dir.Read(server, "dNSHostName")
+	if err != nil {
+		return "", err
+	}
+	name := srv.Get("dNSHostName")
+	if name == "" {
+		return "", fmt.Errorf("%s has no dNSHostName", server)
+	}
+	return name, nil
 }
 
 func findDCs(ctx context.Context, cfg Config) ([]string, error) {

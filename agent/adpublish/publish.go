@@ -30,6 +30,7 @@ type Change struct {
 
 // Result is what Publish found and did.
 type Result struct {
+	Server        string   `json:"server,omitempty"`
 	GPO           string   `json:"gpo"`
 	DisplayName   string   `json:"displayName"`
 	DN            string   `json:"dn"`

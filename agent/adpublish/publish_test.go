@@ -574,3 +574,16 @@ func TestBump(t *testing.T) {
 		}
 	}
 }
+
+func TestPDCEmulator(t *testing.T) {
+	d := newFakeDirectory()
+	d.put("DC=contoso,DC=local", map[string][]string{"fsmoroleowner": {"CN=NTDS Settings,CN=DC2,CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration,DC=contoso,DC=local"}})
+	d.put("CN=DC2,CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration,DC=contoso,DC=local", map[string][]string{"dnshostname": {"dc2.contoso.local"}})
+	if got, err := PDCEmulator(d); err != nil || got != "dc2.contoso.local" {
+		t.Fatalf("PDCEmulator = %q, %v", got, err)
+	}
+	d.put("DC=contoso,DC=local", map[string][]string{"fsmoroleowner": {"garbage"}})
+	if _, err := PDCEmulator(d); err == nil {
+		t.Fatal("a malformed fSMORoleOwner was accepted")
+	}
+}

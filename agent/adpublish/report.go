@@ -156,6 +156,13 @@ func lineDiff(a, b []string) string {
 	return out.String()
 }
 
+func (r *Result) on() string {
+	if r.Server == "" {
+		return ""
+	}
+	return " on " + r.Server
+}
+
 // WriteText prints the result for people: one line per change, file diffs
 // indented below.
 func (r *Result) WriteText(w io.Writer) {
@@ -165,7 +172,7 @@ func (r *Result) WriteText(w io.Writer) {
 	}
 	if !r.Changed() {
 		fmt.Fprintf(w, "GPO %q %s is up to date (version %d); nothing written\n", r.DisplayName, r.GPO, r.VersionBefore)
-		fmt.Fprintf(w, "(%d LDAP and %d SMB operations)\n", r.LDAPOps, r.SMBOps)
+		fmt.Fprintf(w, "(%d LDAP and %d SMB operations%s)\n", r.LDAPOps, r.SMBOps, r.on())
 		return
 	}
 	fmt.Fprintf(w, "GPO %q %s: %s %d change(s)\n", r.DisplayName, r.GPO, verb, len(r.Changes))
@@ -185,5 +192,5 @@ func (r *Result) WriteText(w io.Writer) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "version %d -> %d (%d LDAP and %d SMB operations)\n", r.VersionBefore, r.VersionAfter, r.LDAPOps, r.SMBOps)
+	fmt.Fprintf(w, "version %d -> %d (%d LDAP and %d SMB operations%s)\n", r.VersionBefore, r.VersionAfter, r.LDAPOps, r.SMBOps, r.on())
 }

@@ -133,6 +133,9 @@ func runPublish(opts *PublishOptions) error {
 	}
 	defer sess.Close()
 	res, err := adpublish.Publish(sess.Directory, sess.SYSVOL, target, opts.DryRun)
+	if res != nil {
+		res.Server = sess.Server
+	}
 	if res != nil && (err == nil || res.Changed()) {
 		if opts.JSON {
 			enc := json.NewEncoder(f.IO.Out)

@@ -377,6 +377,9 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 	if !res.Created || res.VersionAfter != 1 {
 		t.Fatalf("first publish %+v, want created at version 1", res)
 	}
+	if !strings.EqualFold(res.Server, d.host) {
+		t.Errorf("published on %q, want the PDC emulator %s", res.Server, d.host)
+	}
 	guid, gpoDN := res.GPO, res.DN
 	polDir := d.domain + "/Policies/" + guid
 
