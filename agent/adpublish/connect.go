@@ -245,7 +245,11 @@ func untrusted(err error) bool {
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	var verify *tls.CertificateVerificationError
-	return errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify)
+	if errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify) {
+		return true
+	}
+	// go-ldap's StartTLS flattens the handshake error into its message.
+	return strings.Contains(err.Error(), "failed to verify certificate") || strings.Contains(err.Error(), "x509: ")
 }
 
 func untrustedErr(host string, err error) error {
