@@ -1,0 +1,195 @@
+package gpocmd
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/avdgen/avdgen/agent/adpublish"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/bundlecmd"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/specflags"
+	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
+	"github.com/avdgen/avdgen/generator/gpo"
+)
+
+// PublishOptions of `avdgen gpo publish` and `avdgen gpo diff`.
+type PublishOptions struct {
+	Factory  *cmdutil.Factory
+	Spec     *specflags.Flags
+	Server   string
+	Username string
+	CAFile   string
+	DryRun   bool
+	JSON     bool
+	AgentDir string
+	// Connect opens the DC session; tests may replace it with fakes.
+	Connect func(context.Context, adpublish.Config) (*adpublish.Session, error)
+}
+
+// PasswordEnv carries the password; it is never a flag (flags end up in
+// shell history and process listings).
+const PasswordEnv = "AVDGEN_PASSWORD"
+
+// NewCmdPublish builds `avdgen gpo publish`; diff is `publish --dry-run`
+// under the name people look for when they want to see drift.
+func NewCmdPublish(f *cmdutil.Factory, diff bool, runF func(*PublishOptions) error) *cobra.Command {
+	opts := &PublishOptions{Factory: f, Connect: adpublish.Connect}
+	cmd := &cobra.Command{
+		Use:   "publish --domain FQDN --ou OU-DN --username USER [flags]",
+		Short: "Create or update the pool's GPO in Active Directory and SYSVOL",
+		Long: `Publishes the GPO that ` + "`avdgen gpo`" + ` renders straight into Active Directory, as GPMC would:
+finds the pool's GPO (display name plus avdgen's GUID) or creates it, writes registry.pol and the
+Preferences files only when their bytes differ, raises the machine version once when anything
+changed, copies the agents and SHA256SUMS to \\<domain>\SYSVOL\<domain>\scripts\avdgen and links the
+GPO to --ou. A rerun with the same spec writes nothing.
+
+LDAP runs over TLS only (LDAPS, else StartTLS; the certificate is verified: --ca-file adds a private
+CA), SMB with signing. The password comes from ` + PasswordEnv + ` or a prompt on the terminal.`,
+		Example: `  AVDGEN_PASSWORD=... avdgen gpo publish --config avdgen.yaml --username admin@contoso.local --dry-run
+  avdgen gpo publish --config avdgen.yaml --username 'CONTOSO\gpoadmin' --server dc1.contoso.local --ca-file corp-ca.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runPublish(opts)
+		},
+	}
+	if diff {
+		cmd.Use = "diff --domain FQDN --ou OU-DN --username USER [flags]"
+		cmd.Short = "Show how the live GPO differs from the spec (publish --dry-run)"
+		cmd.Long = "Reads the pool's GPO from Active Directory and SYSVOL and prints what `avdgen gpo publish` would change.\nNothing is written."
+		cmd.Example = `  AVDGEN_PASSWORD=... avdgen gpo diff --config avdgen.yaml --username admin@contoso.local`
+		opts.DryRun = true
+	}
+	opts.Spec = specflags.Add(cmd, specflags.GPO)
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Server, "server", "", "domain controller to use (default: the domain's DCs from DNS SRV _ldap._tcp.dc._msdcs.<domain>)")
+	fl.StringVar(&opts.Username, "username", "", "account to bind as: a UPN (admin@contoso.local) or DOMAIN\\user; the password comes from "+PasswordEnv+" or a prompt")
+	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM file with CA certificates to trust for the DC's LDAPS certificate, beside the system roots")
+	if !diff {
+		fl.BoolVar(&opts.DryRun, "dry-run", false, "read only: print what would change (files and attributes) and write nothing")
+	}
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.StringVar(&opts.AgentDir, "agent-dir", "", "publish avd-agent-amd64.exe and avd-agent-arm64.exe from this folder (e.g. after signing them) instead of the built-in ones")
+	return cmd
+}
+
+func runPublish(opts *PublishOptions) error {
+	f := opts.Factory
+	s, err := opts.Spec.Resolve(true, f.IO.ErrOut)
+	if err != nil {
+		return &cmdutil.UsageError{Err: err}
+	}
+	if s.GPO.OU == "" {
+		return cmdutil.Usagef("--ou (gpo.ou in avdgen.yaml) is required: the distinguished name of the OU to link the GPO to, e.g. OU=AVD,DC=%s", strings.ReplaceAll(s.GPO.Domain, ".", ",DC="))
+	}
+	if err := adpublish.CheckOU(s.GPO.OU); err != nil {
+		return &cmdutil.UsageError{Err: err}
+	}
+	if opts.Username == "" {
+		return cmdutil.Usagef("--username is required: a UPN (admin@%s) or DOMAIN\\user allowed to edit GPOs", s.GPO.Domain)
+	}
+	roots, err := rootCAs(opts.CAFile)
+	if err != nil {
+		return err
+	}
+	at, err := bundlecmd.Time(f.Getenv)
+	if err != nil {
+		return err
+	}
+	agents, err := bundlecmd.Options{AgentDir: opts.AgentDir}.Agents(f)
+	if err != nil {
+		return err
+	}
+	files, err := gpo.Build(gpo.Input{Spec: s, Agents: agents, Time: at, AvdgenVersion: buildinfo.Version})
+	if err != nil {
+		return err
+	}
+	target, err := adpublish.TargetFromBundle(files, s.GPO.OU)
+	if err != nil {
+		return err
+	}
+	password, err := readPassword(f)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	sess, err := opts.Connect(ctx, adpublish.Config{
+		Domain: s.GPO.Domain, Server: opts.Server, Username: opts.Username, Password: password, RootCAs: roots,
+		Timeout: 30 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	res, err := adpublish.Publish(sess.Directory, sess.SYSVOL, target, opts.DryRun)
+	if res != nil {
+		res.Server = sess.Server
+	}
+	if res != nil && (err == nil || res.Changed()) {
+		if opts.JSON {
+			enc := json.NewEncoder(f.IO.Out)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(res); jerr != nil && err == nil {
+				err = jerr
+			}
+		} else if err == nil {
+			res.WriteText(f.IO.Out)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("publishing GPO %q to %s: %w", target.DisplayName, sess.Server, err)
+	}
+	return nil
+}
+
+// rootCAs is the system pool plus --ca-file.
+func rootCAs(file string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if file == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, cmdutil.Usagef("--ca-file %q: %v", file, err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, cmdutil.Usagef("--ca-file %q: no PEM certificate in it (want -----BEGIN CERTIFICATE-----)", file)
+	}
+	return pool, nil
+}
+
+// readPassword takes AVDGEN_PASSWORD, else prompts without echo when
+// stdin is a terminal.
+func readPassword(f *cmdutil.Factory) (string, error) {
+	if pw := f.Getenv(PasswordEnv); pw != "" {
+		return pw, nil
+	}
+	in, ok := f.IO.In.(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return "", cmdutil.Usagef("no password: set %s (stdin is not a terminal to prompt on)", PasswordEnv)
+	}
+	fmt.Fprint(f.IO.ErrOut, "password: ")
+	b, err := term.ReadPassword(int(in.Fd()))
+	fmt.Fprintln(f.IO.ErrOut)
+	if err != nil {
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	if len(b) == 0 {
+		return "", errors.New("empty password: nothing was done")
+	}
+	return string(b), nil
+}
