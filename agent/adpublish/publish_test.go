@@ -23,7 +23,7 @@ const ouDN = "OU=AVD,DC=contoso,DC=local"
 // of it, as the CLI does.
 func target(t *testing.T, idle string) Target {
 	t.Helper()
-	s, err := spec.Decode("t.yaml", []byte("hostPool: hp1\nlimits:\n  idle: "+idle+"\ngpo:\n  domain: contoso.local\n  ou: "+ouDN+"\n"))
+	s, err := spec.Decode("t.yaml", []byte("hostPool: hp1\nlimits:\n  idle: "+idle+"\n  disconnected: 15m\ngpo:\n  domain: contoso.local\n  ou: "+ouDN+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

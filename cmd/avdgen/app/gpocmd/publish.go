@@ -73,14 +73,14 @@ CA), SMB with signing. The password comes from ` + PasswordEnv + ` or a prompt o
 	}
 	opts.Spec = specflags.Add(cmd, specflags.GPO)
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Server, "server", "", "domain controller to use (default: the domain's DCs from DNS SRV _ldap._tcp.dc._msdcs.<domain>)")
-	fl.StringVar(&opts.Username, "username", "", "account to bind as: a UPN (admin@contoso.local) or DOMAIN\\user; the password comes from "+PasswordEnv+" or a prompt")
-	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM file with CA certificates to trust for the DC's LDAPS certificate, beside the system roots")
+	fl.StringVar(&opts.Server, "server", "", "domain controller `HOST` to use (default: the domain's DCs from DNS SRV _ldap._tcp.dc._msdcs.<domain>)")
+	fl.StringVar(&opts.Username, "username", "", "`ACCOUNT` to bind as: a UPN (admin@contoso.local) or DOMAIN\\user; the password comes from "+PasswordEnv+" or a prompt")
+	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM `FILE` with CA certificates to trust for the DC's LDAPS certificate, beside the system roots")
 	if !diff {
 		fl.BoolVar(&opts.DryRun, "dry-run", false, "read only: print what would change (files and attributes) and write nothing")
 	}
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
-	fl.StringVar(&opts.AgentDir, "agent-dir", "", "publish avd-agent-amd64.exe and avd-agent-arm64.exe from this folder (e.g. after signing them) instead of the built-in ones")
+	fl.StringVar(&opts.AgentDir, "agent-dir", "", "publish avd-agent-amd64.exe and avd-agent-arm64.exe from `DIR` (e.g. after signing them) instead of the built-in ones")
 	return cmd
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/avdgen/avdgen/agent/adpublish"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/dist"
+	"github.com/avdgen/avdgen/dist/testpe"
 )
 
 // The end-to-end tests run `avdgen gpo publish` against a real Samba AD DC
@@ -109,7 +110,7 @@ func newDC(t testing.TB) *dc {
 	// Small stand-in agents: publishing treats them as opaque bytes.
 	d.agentDir = t.TempDir()
 	for _, a := range dist.Arches {
-		if err := os.WriteFile(filepath.Join(d.agentDir, dist.FileName(a)), []byte("MZ stand-in agent for "+string(a)), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(d.agentDir, dist.FileName(a)), testpe.Agent(dist.Machine[a], string(a)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -204,7 +205,7 @@ func (d *dc) bundleGPOFiles(args ...string) map[string][]byte {
 	f := &cmdutil.Factory{IO: &cmdutil.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard},
 		Getenv: func(string) string { return "" }, Agents: dist.Embedded}
 	cmd := NewCmdGPO(f, nil)
-	cmd.SetArgs(append([]string{"--domain", d.domain, "--host-pool", "hp-e2e", "--ou", "OU=AVD,DC=contoso,DC=local",
+	cmd.SetArgs(append([]string{"--domain", d.domain, "--host-pool", "hp-e2e", "--disconnected", "15m", "--ou", "OU=AVD,DC=contoso,DC=local",
 		"--agent-dir", d.agentDir, "--out", out}, args...))
 	if err := cmd.Execute(); err != nil {
 		d.t.Fatalf("avdgen gpo: %v", err)
@@ -239,7 +240,7 @@ func (d *dc) publish(password string, args ...string) (*adpublish.Result, string
 		Agents: dist.Embedded,
 	}
 	cmd := NewCmdGPO(f, nil)
-	base := []string{"publish", "--domain", d.domain, "--host-pool", "hp-e2e", "--ou", "OU=AVD,DC=contoso,DC=local",
+	base := []string{"publish", "--domain", d.domain, "--host-pool", "hp-e2e", "--disconnected", "15m", "--ou", "OU=AVD,DC=contoso,DC=local",
 		"--username", d.user, "--ca-file", d.ca, "--json"}
 	if d.agentDir != "" {
 		base = append(base, "--agent-dir", d.agentDir)
@@ -535,7 +536,7 @@ func TestPublishAgainstSambaDC(t *testing.T) {
 		f := &cmdutil.Factory{IO: &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out},
 			Getenv: func(k string) string { return map[string]string{PasswordEnv: d.password}[k] }}
 		cmd := NewCmdGPO(f, nil)
-		cmd.SetArgs([]string{"diff", "--domain", d.domain, "--host-pool", "hp-e2e", "--ou", "OU=AVD,DC=contoso,DC=local",
+		cmd.SetArgs([]string{"diff", "--domain", d.domain, "--host-pool", "hp-e2e", "--disconnected", "15m", "--ou", "OU=AVD,DC=contoso,DC=local",
 			"--username", d.user, "--ca-file", d.ca, "--agent-dir", d.agentDir, "--idle", "6h"})
 		if err := cmd.Execute(); err != nil {
 			t.Fatal(err)
