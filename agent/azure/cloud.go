@@ -76,3 +76,6 @@ func (c Cloud) Configuration(armEndpoint string) cloud.Configuration {
 		},
 	}
 }
+
+// Scope is the token scope for Resource Manager in cloud c.
+func (c Cloud) Scope() string { return strings.TrimRight(c.ARMAudience, "/") + "/.default" }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/avdgen/avdgen/agent/armvm"
@@ -62,6 +63,8 @@ func (r Report) Print(w io.Writer) {
 
 // Config of a check run.
 type Config struct {
+	// LogDir is the protected folder (log and state files).
+	LogDir                               string
 	IMDSBase, ARMEndpoint                string
 	IdentityClientID, IdentityResourceID string
 }
@@ -71,8 +74,7 @@ type Deps struct {
 	HTTP      *http.Client
 	Sleep     func(context.Context, time.Duration) error
 	Readiness host.Readiness
-	Getenv    func(string) string
-	Identity  identity.Options
+	Probe     host.Probe
 	Retry     policy.RetryOptions
 }
 
@@ -111,26 +113,23 @@ func azureChecks(ctx context.Context, cfg Config, d Deps, inst imds.Instance) Re
 	}
 	add("cloud", OK, "%s (Resource Manager %s)", cloud.Environment, cloud.ARMEndpoint)
 
-	idOpts := d.Identity
-	idOpts.IMDSBase, idOpts.ClientID, idOpts.ResourceID, idOpts.Getenv = cfg.IMDSBase, cfg.IdentityClientID, cfg.IdentityResourceID, d.Getenv
-	if d.HTTP != nil {
-		idOpts.Transport = d.HTTP.Transport
-	}
-	which := "system-assigned"
-	if cfg.IdentityClientID != "" || cfg.IdentityResourceID != "" {
-		which = "user-assigned " + cfg.IdentityClientID + cfg.IdentityResourceID
-	}
-	cred, err := identity.NewCredential(idOpts)
-	if err != nil {
+	which := identity.Describe(cfg.IdentityClientID, cfg.IdentityResourceID)
+	if err := identity.CheckArc(d.Probe.ArcSignals()); err != nil {
 		add("identity", Fail, "%v", err)
 		return r
 	}
-	add("identity", OK, "%s managed identity through IMDS", which)
-	tok, err := identity.Token(ctx, cred, cloud, 30*time.Second)
+	add("identity", OK, "%s, token from this VM's IMDS (no Azure Arc signal)", which)
+	tc := &imds.Client{Base: cfg.IMDSBase, HTTP: d.HTTP, Sleep: d.Sleep, Deadline: 30 * time.Second}
+	tk, err := tc.Token(ctx, strings.TrimSuffix(cloud.ARMAudience, "/"), cfg.IdentityClientID, cfg.IdentityResourceID)
 	if err != nil {
-		add("token", Fail, "%v (enable the VM's system-assigned identity: az vm identity assign -g %s -n %s)", err, inst.ResourceGroup, inst.Name)
+		fix := fmt.Sprintf("enable the VM's system-assigned identity: az vm identity assign -g %s -n %s", inst.ResourceGroup, inst.Name)
+		if cfg.IdentityClientID != "" || cfg.IdentityResourceID != "" {
+			fix = fmt.Sprintf("assign the %s to the VM: az vm identity assign -g %s -n %s --identities <identity resource id>", which, inst.ResourceGroup, inst.Name)
+		}
+		add("token", Fail, "%v (%s)", err, fix)
 		return r
 	}
+	tok := azcore.AccessToken{Token: tk.AccessToken, ExpiresOn: tk.ExpiresOn}
 	add("token", OK, "obtained for %s (expires %s)", cloud.ARMAudience, tok.ExpiresOn.UTC().Format(time.RFC3339))
 
 	client, err := armvm.New(azure.ARM{Cloud: cloud, Endpoint: cfg.ARMEndpoint, HTTPClient: d.HTTP, Retry: d.Retry}, identity.StaticCredential{Token: tok})

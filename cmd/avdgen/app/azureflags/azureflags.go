@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avdgen/avdgen/agent/armvm"
+	"github.com/avdgen/avdgen/agent/azcred"
 	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/agent/pool"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
@@ -52,12 +53,12 @@ func (f *Flags) Validate() error {
 			return cmdutil.Usagef("%v", err)
 		}
 	}
-	for _, k := range azure.AuthKinds {
+	for _, k := range azcred.AuthKinds {
 		if k == f.Auth {
 			return nil
 		}
 	}
-	_, err := azure.Credential(f.Auth, azure.Cloud{}, nil, nil)
+	_, err := azcred.Credential(f.Auth, azure.Cloud{}, nil, nil)
 	return cmdutil.Usagef("%v", err)
 }
 
@@ -74,7 +75,7 @@ func (f *Flags) Client(fac *cmdutil.Factory) (*armvm.Client, error) {
 	if fac.Credential != nil {
 		cred, err = fac.Credential(f.Auth, cloud)
 	} else {
-		cred, err = azure.Credential(f.Auth, cloud, hc, func(msg string) { fmt.Fprintln(fac.IO.ErrOut, msg) })
+		cred, err = azcred.Credential(f.Auth, cloud, hc, func(msg string) { fmt.Fprintln(fac.IO.ErrOut, msg) })
 	}
 	if err != nil {
 		return nil, fmt.Errorf("credential (--auth %s): %w", f.Auth, err)

@@ -1,0 +1,78 @@
+package logoff
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// StateFile is the state file's name inside the protected folder.
+const StateFile = "avd-agent.state.json"
+
+// Record is what one run leaves for the next.
+type Record struct {
+	// The last logoff decision: which session, when, what.
+	DecidedSession string    `json:"decidedSession,omitempty"`
+	DecidedAt      time.Time `json:"decidedAt,omitempty"`
+	DecidedOutcome uint32    `json:"decidedOutcome,omitempty"`
+	DecidedReason  string    `json:"decidedReason,omitempty"`
+	// LastSessionSeen: the last time a run saw a user session (an idle run
+	// that found one, or a logoff, whose session just ended).
+	LastSessionSeen time.Time `json:"lastSessionSeen,omitempty"`
+}
+
+// State is the state file. Only use it in a folder that passed the
+// protected-folder check: SYSTEM reads it to decide.
+type State struct{ Path string }
+
+// Load reads the record; found is false when there is no file yet.
+func (s *State) Load() (rec Record, found bool, err error) {
+	fi, err := os.Lstat(s.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Record{}, false, nil
+	case err != nil:
+		return Record{}, false, err
+	case !fi.Mode().IsRegular():
+		return Record{}, false, fmt.Errorf("%s is not a regular file (%s); refusing to use it", s.Path, fi.Mode().Type())
+	}
+	b, err := os.ReadFile(s.Path)
+	if err != nil {
+		return Record{}, false, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return Record{}, false, fmt.Errorf("%s: %w", s.Path, err)
+	}
+	return rec, true, nil
+}
+
+// Save replaces the record: a new file beside it, then a rename, so a
+// reader never sees half a record.
+func (s *State) Save(rec Record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(s.Path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (%s); refusing to replace it", s.Path, fi.Mode().Type())
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.Path), StateFile+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), s.Path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
