@@ -18,6 +18,7 @@ type Flags struct {
 	hostPool, idle, disconnected, active             string
 	endSession                                       bool
 	action, excludeTag, installDir, identityClientID string
+	idleAfter                                        string
 	grace                                            time.Duration
 	gpoName, domain, ou                              string
 	profileName, appName, publisher, minRelease      string
@@ -46,6 +47,7 @@ func Add(cmd *cobra.Command, which Which) *Flags {
 	fs.StringVar(&f.action, "action", "", "agent action: deallocate or hibernate (default deallocate)")
 	fs.DurationVar(&f.grace, "grace", 0, "how long the agent waits after logoff before deciding (default 90s)")
 	fs.StringVar(&f.excludeTag, "exclude-tag", "", "VM tag name=value that makes the agent leave the VM alone (default avdgen-exclude=true)")
+	fs.StringVar(&f.idleAfter, "idle-after", "", "idle safety net: deallocate a host with no user session for this long since boot or the last session (5m-168h, or never; default 30m)")
 	fs.StringVar(&f.installDir, "install-dir", "", `where the agent is installed on the hosts (default %ProgramFiles%\avdgen)`)
 	fs.StringVar(&f.identityClientID, "identity-client-id", "", "client id of a user-assigned managed identity (default: the VM's system-assigned identity)")
 	if which&GPO != 0 {
@@ -83,7 +85,7 @@ func (f *Flags) Resolve(needDomain bool) (spec.Spec, error) {
 		dst  *string
 	}{
 		{"host-pool", f.hostPool, &s.HostPool}, {"action", f.action, &s.Agent.Action}, {"exclude-tag", f.excludeTag, &s.Agent.ExcludeTag},
-		{"install-dir", f.installDir, &s.Agent.InstallDir}, {"identity-client-id", f.identityClientID, &s.Agent.IdentityClientID},
+		{"idle-after", f.idleAfter, &s.Agent.IdleAfter}, {"install-dir", f.installDir, &s.Agent.InstallDir}, {"identity-client-id", f.identityClientID, &s.Agent.IdentityClientID},
 		{"gpo-name", f.gpoName, &s.GPO.Name}, {"domain", f.domain, &s.GPO.Domain}, {"ou", f.ou, &s.GPO.OU},
 		{"profile-name", f.profileName, &s.Intune.ProfileName}, {"app-name", f.appName, &s.Intune.AppName},
 		{"publisher", f.publisher, &s.Intune.Publisher}, {"min-windows-release", f.minRelease, &s.Intune.MinimumWindowsRelease},
