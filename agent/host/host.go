@@ -80,8 +80,10 @@ type Readiness interface {
 	// PolicyValues reads the DWORD values under HKLM\<contract.PolicyKey>
 	// that exist (MaxIdleTime, MaxDisconnectionTime, MaxConnectionTime, fResetBroken).
 	PolicyValues() (map[string]uint32, error)
-	// TaskRegistered reports whether the scheduled task at path exists.
-	TaskRegistered(path string) (bool, error)
+	// TaskDefinition returns the registered task's XML as Task Scheduler
+	// stores it (UTF-16 with BOM); an error wrapping fs.ErrNotExist when the
+	// task is not registered.
+	TaskDefinition(path string) ([]byte, error)
 }
 
 // EventLog writes to the Windows Application log under contract.EventSource.

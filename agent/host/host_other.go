@@ -30,7 +30,7 @@ func (none) SessionHost() (bool, error)               { return true, nil }
 func (none) Uptime() (time.Duration, error)           { return time.Hour, nil }
 func (none) ArcSignals() ([]string, error)            { return nil, nil }
 func (none) PolicyValues() (map[string]uint32, error) { return nil, ErrUnsupported }
-func (none) TaskRegistered(string) (bool, error)      { return false, ErrUnsupported }
+func (none) TaskDefinition(string) ([]byte, error)    { return nil, ErrUnsupported }
 func (none) Info(uint32, string) error                { return nil }
 func (none) Warning(uint32, string) error             { return nil }
 func (none) Error(uint32, string) error               { return nil }

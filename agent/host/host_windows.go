@@ -377,23 +377,15 @@ func (winProbe) PolicyValues() (map[string]uint32, error) {
 	return out, nil
 }
 
-// TaskRegistered looks for the task's definition file: Task Scheduler 2.0
+// TaskDefinition reads the task's definition file: Task Scheduler 2.0
 // stores every registered task as XML under %SystemRoot%\System32\Tasks,
 // which SYSTEM can read, so no COM is needed.
-func (winProbe) TaskRegistered(path string) (bool, error) {
+func (winProbe) TaskDefinition(path string) ([]byte, error) {
 	root := os.Getenv("SystemRoot")
 	if root == "" {
 		root = `C:\Windows`
 	}
-	file := filepath.Join(root, "System32", "Tasks", strings.TrimPrefix(path, `\`))
-	_, err := os.Stat(file)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, os.ErrNotExist):
-		return false, nil
-	}
-	return false, err
+	return os.ReadFile(filepath.Join(root, "System32", "Tasks", strings.TrimPrefix(path, `\`)))
 }
 
 // OpenEventLog opens the Application log under contract.EventSource,

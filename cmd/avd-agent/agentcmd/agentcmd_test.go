@@ -2,9 +2,11 @@ package agentcmd
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"net/http"
 	"net/url"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -74,10 +77,35 @@ func (p *fakeProbe) ArcSignals() ([]string, error)  { return p.arc, nil }
 type fakeReadiness struct {
 	values map[string]uint32
 	task   bool
+	tasks  map[string]string // path -> XML, overrides task
+}
+
+const taskXML = `<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.3" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task"><Settings><Enabled>true</Enabled></Settings>
+<Actions Context="Author"><Exec><Command>%ProgramFiles%\avdgen\avd-agent.exe</Command><Arguments>ARGS</Arguments></Exec></Actions></Task>`
+
+func utf16File(s string) []byte {
+	out := []byte{0xFF, 0xFE}
+	for _, c := range utf16.Encode([]rune(s)) {
+		out = append(out, byte(c), byte(c>>8))
+	}
+	return out
 }
 
 func (r fakeReadiness) PolicyValues() (map[string]uint32, error) { return r.values, nil }
-func (r fakeReadiness) TaskRegistered(string) (bool, error)      { return r.task, nil }
+func (r fakeReadiness) TaskDefinition(path string) ([]byte, error) {
+	if x, ok := r.tasks[path]; ok {
+		return utf16File(x), nil
+	}
+	if !r.task {
+		return nil, fs.ErrNotExist
+	}
+	args := "logoff --session $(SessionId) --user &quot;$(User)&quot; --grace 1m30s"
+	if strings.HasSuffix(path, "idle") {
+		args = "idle --idle-after 30m"
+	}
+	return utf16File(strings.Replace(taskXML, "ARGS", args, 1)), nil
+}
 
 // router sends every request to the fake, remembering the host it was
 // meant for, so a test can check the cloud's real ARM host was chosen
@@ -667,5 +695,49 @@ func TestOneDecisionPerLogoffAcrossProcesses(t *testing.T) {
 	}
 	if !strings.Contains(h.out.String(), "already decided") {
 		t.Errorf("out %q", h.out.String())
+	}
+}
+
+// Defect 11: check runs every local probe, reads the tasks' real arguments
+// and enabled state, the folder's owner and DACL, and names the identity.
+func TestCheckRunsEveryLocalProbe(t *testing.T) {
+	h := newHarness(t)
+	h.probe.sessions = []host.Session{{ID: 3, State: host.StateConnected}}
+	if code := h.run("check", "--identity-client-id", "11111111-2222-3333-4444-555555555555"); code != ExitOK {
+		t.Fatalf("exit %d:\n%s", code, h.out.String())
+	}
+	for _, want := range []string{"OK    sessionhost", "OK    sessions", "(logon in progress) (session 3, Connected)", "OK    shutdown", "OK    eventlog",
+		"OK    servicing", "OK    folder", "OK    task", `--user "$(User)"`, "OK    idle task", "idle --idle-after 30m",
+		"user-assigned managed identity (client id 11111111-2222-3333-4444-555555555555)"} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, h.out.String())
+		}
+	}
+	for _, probe := range []string{"sessions", "shutdown", "eventlog", "servicing", "host"} {
+		if h.probe.calls[probe] == 0 {
+			t.Errorf("probe %s never asked", probe)
+		}
+	}
+}
+
+func TestCheckReportsEveryFailingProbe(t *testing.T) {
+	h := newHarness(t)
+	h.probe.sessionsErr = errors.New("RPC down")
+	h.probe.eventLogErr = errors.New("log down")
+	h.probe.servicingErr = errors.New("SCM down")
+	h.probe.notHost = true
+	h.probe.shuttingDown = true
+	h.env.Readiness = fakeReadiness{values: map[string]uint32{"MaxDisconnectionTime": 1}, tasks: map[string]string{
+		`\avdgen\avd-agent logoff`: strings.Replace(strings.Replace(taskXML, "ARGS", "logoff --session 3", 1), "<Enabled>true", "<Enabled>false", 1),
+	}}
+	os.Chmod(h.logDir, 0o777)
+	if code := h.run("check"); code != ExitFailure {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"FAIL  sessions", "RPC down", "FAIL  eventlog", "log down", "FAIL  servicing", "SCM down", "FAIL  sessionhost",
+		"WARN  shutdown", "FAIL  task", "is disabled", "WARN  idle task", "not registered", "FAIL  folder", "writable by"} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, h.out.String())
+		}
 	}
 }
