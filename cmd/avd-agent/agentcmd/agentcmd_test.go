@@ -2,11 +2,11 @@ package agentcmd
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/url"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
