@@ -154,24 +154,32 @@ func Stop(f Facts) (d Decision, stop bool) {
 	skip := func(o Outcome, format string, args ...any) (Decision, bool) {
 		return Decision{Outcome: o, Reason: fmt.Sprintf(format, args...)}, true
 	}
-	switch {
-	case f.ShuttingDown:
+	// One if per rule, in order (the order is the table in docs/agent.md).
+	if f.ShuttingDown {
 		return skip(SkipShutdown, "Windows is shutting down or restarting (SM_SHUTTINGDOWN); a user's shutdown is left to the stopped-VM sweep")
-	case f.EventLogErr != nil:
+	}
+	if f.EventLogErr != nil {
 		return skip(SkipEventLogUnknown, "could not read the System event log for event 1074 (%v); a restart may be under way, not deallocating while unsure", f.EventLogErr)
-	case f.RecentShutdownEvent:
+	}
+	if f.RecentShutdownEvent {
 		return skip(SkipRecentShutdown, "a shutdown or restart was initiated recently (System event 1074); not deallocating")
-	case f.ServicingErr != nil:
+	}
+	if f.ServicingErr != nil {
 		return skip(SkipServicingUnknown, "could not tell whether Windows servicing is busy (%v); not deallocating while unsure", f.ServicingErr)
-	case f.Installing != "":
+	}
+	if f.Installing != "" {
 		return skip(SkipServicing, "Windows servicing is busy (%s); deallocating now could damage the installation", f.Installing)
-	case f.Command == Idle && f.RebootPending != "":
+	}
+	if f.Command == Idle && f.RebootPending != "" {
 		return skip(SkipServicing, "a reboot is pending (%s); the idle safety net waits for it", f.RebootPending)
-	case f.SessionHostErr != nil && !f.AllowUnregistered:
+	}
+	if f.SessionHostErr != nil && !f.AllowUnregistered {
 		return skip(SkipSessionHostUnknown, "could not tell whether this is a registered AVD session host (%v); not deallocating", f.SessionHostErr)
-	case f.LocalProbed && !f.SessionHost && !f.AllowUnregistered:
+	}
+	if f.LocalProbed && !f.SessionHost && !f.AllowUnregistered {
 		return skip(SkipNotSessionHost, "this VM is not a registered AVD session host (HKLM\\SOFTWARE\\Microsoft\\RDInfraAgent IsRegistered is not 1); not deallocating")
-	case f.SessionsErr != nil:
+	}
+	if f.SessionsErr != nil {
 		return skip(SkipSessionsUnknown, "could not list user sessions (%v); not deallocating while unsure", f.SessionsErr)
 	}
 	var users []string
@@ -183,15 +191,14 @@ func Stop(f Facts) (d Decision, stop bool) {
 	if len(users) > 0 {
 		return skip(SkipUserSession, "still signed in: %s", strings.Join(users, ", "))
 	}
-	if f.Command == Idle {
-		switch {
-		case f.IdleAfter <= 0:
-			return skip(SkipIdleDisabled, "the idle safety net is switched off (idleAfter never)")
-		case f.IdleErr != nil:
-			return skip(SkipIdleUnknown, "cannot tell how long this host has been without a session (%v); not deallocating", f.IdleErr)
-		case f.LocalProbed && f.IdleFor < f.IdleAfter:
-			return skip(SkipNotIdleLongEnough, "no user session for %s, less than idleAfter %s", f.IdleFor.Round(time.Second), f.IdleAfter)
-		}
+	if f.Command == Idle && f.IdleAfter <= 0 {
+		return skip(SkipIdleDisabled, "the idle safety net is switched off (idleAfter never)")
+	}
+	if f.Command == Idle && f.IdleErr != nil {
+		return skip(SkipIdleUnknown, "cannot tell how long this host has been without a session (%v); not deallocating", f.IdleErr)
+	}
+	if f.Command == Idle && f.LocalProbed && f.IdleFor < f.IdleAfter {
+		return skip(SkipNotIdleLongEnough, "no user session for %s, less than idleAfter %s", f.IdleFor.Round(time.Second), f.IdleAfter)
 	}
 	if f.Excluded {
 		return skip(SkipExcluded, "the VM carries the exclusion tag")

@@ -123,12 +123,11 @@ func newRun(cfg Config, d Deps, cmd decide.Command) *run {
 func Run(ctx context.Context, cfg Config, d Deps) Result {
 	r := newRun(cfg, d, decide.Logoff)
 	r.log.Log(agentlog.Info, 0, "logoff of session %q user %q: grace %s, hibernate %v, dry-run %v", cfg.Session, cfg.User, cfg.Grace, cfg.Hibernate, cfg.DryRun)
-	switch {
-	case SessionKnown(cfg.Session):
+	if SessionKnown(cfg.Session) {
 		r.session = cfg.Session
-	case cfg.Session == "":
-		// Started by hand: no logoff to deduplicate.
-	default:
+	}
+	// An empty session is a run started by hand: no logoff to deduplicate.
+	if !SessionKnown(cfg.Session) && cfg.Session != "" {
 		r.log.Log(agentlog.Warning, uint32(decide.WarnSessionLiteral), "the task passed session id %q, not a number: its value queries were lost (was the task re-saved in GPMC?); deciding without one-decision-per-logoff protection. Fix: redeploy the avdgen task", cfg.Session)
 	}
 	if res, done := r.alreadyDecided(); done {
@@ -317,13 +316,14 @@ func within[T any](ctx context.Context, limit time.Duration, probe func() (T, er
 	}
 	ch := make(chan answer, 1)
 	go func() {
+		var a answer
 		defer func() {
 			if p := recover(); p != nil {
-				ch <- answer{panic: p}
+				a = answer{panic: p}
 			}
+			ch <- a
 		}()
-		v, err := probe()
-		ch <- answer{v: v, err: err}
+		a.v, a.err = probe()
 	}()
 	t := time.NewTimer(limit)
 	defer t.Stop()
@@ -400,10 +400,10 @@ func (r *run) act(ctx context.Context) Result {
 		dec = decide.Decision{Outcome: decide.Deallocate, Reason: dec.Reason + "; hibernate refused, plain deallocate sent"}
 	}
 	var authErr *armvm.AuthorizationError
-	switch {
-	case errors.As(err, &authErr):
+	if errors.As(err, &authErr) {
 		return r.finish(decide.Decision{Outcome: decide.FailNotAuthorized, Reason: err.Error()}, err)
-	case err != nil:
+	}
+	if err != nil {
 		return r.finish(decide.Decision{Outcome: decide.FailARM, Reason: err.Error()}, err)
 	}
 	dec.Reason += fmt.Sprintf(" (ARM answered %d)", res.StatusCode)

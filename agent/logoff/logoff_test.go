@@ -571,7 +571,8 @@ func TestUnreadableStateDecidesAgain(t *testing.T) {
 }
 
 func TestSessionKnown(t *testing.T) {
-	for s, want := range map[string]bool{"2": true, "65536": true, "": false, "$(SessionId)": false, "2x": false, "-1": false, "12345678901": false, "0": true} {
+	for s, want := range map[string]bool{"2": true, "65536": true, "": false, "$(SessionId)": false, "2x": false, "-1": false, "12345678901": false,
+		"1234567890": true, "0": true, "9": true, "/1": false, "9:": false} {
 		if got := SessionKnown(s); got != want {
 			t.Errorf("SessionKnown(%q) = %v", s, got)
 		}
@@ -718,5 +719,118 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	if s2 := (&State{Path: filepath.Join(t.TempDir(), "no", StateFile)}); s2.Save(want) == nil {
 		t.Error("Save into a missing folder succeeded")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	r := newRun(Config{}, Deps{}, decide.Logoff)
+	if r.cfg.ShutdownWindow != 10*time.Minute || r.d.ProbeTimeout != 30*time.Second || r.d.ProbeRetryDelay != 2*time.Second ||
+		r.d.TokenTimeout != 30*time.Second || r.d.Now == nil || r.d.Sleep == nil {
+		t.Errorf("defaults: %+v %+v", r.cfg, r.d)
+	}
+	r = newRun(Config{ShutdownWindow: time.Minute}, Deps{ProbeTimeout: 1, ProbeRetryDelay: 2, TokenTimeout: 3}, decide.Idle)
+	if r.cfg.ShutdownWindow != time.Minute || r.d.ProbeTimeout != 1 || r.d.ProbeRetryDelay != 2 || r.d.TokenTimeout != 3 || r.facts.Command != decide.Idle {
+		t.Errorf("overrides lost: %+v %+v", r.cfg, r.d)
+	}
+}
+
+func TestNoGraceNoWait(t *testing.T) {
+	h := newHarness(t)
+	h.want(h.logoff(), decide.Deallocate, 1)
+	if len(h.slept) != 0 {
+		t.Errorf("slept %v without a grace period or a failing probe", h.slept)
+	}
+	for _, id := range []string{" 402 ", " 403 ", " 404 "} {
+		if strings.Contains(h.logText(), id) {
+			t.Errorf("warning%sin a clean run:\n%s", id, h.logText())
+		}
+	}
+}
+
+func TestManualRunHasNoSessionWarning(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Session = ""
+	h.want(h.logoff(), decide.Deallocate, 1)
+	if strings.Contains(h.logText(), " 402 ") {
+		t.Errorf("warning 402 for a run started by hand:\n%s", h.logText())
+	}
+	h.want(h.logoff(), decide.Deallocate, 2)
+}
+
+func TestSecondTriggerAtTheSameInstantAndAtTheWindowsEdge(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Grace = time.Minute
+	h.want(h.logoff(), decide.Deallocate, 1)
+	h.want(h.logoff(), decide.SkipAlreadyDecided, 1) // same instant
+	h.advance(16 * time.Minute)                      // grace + 15 minutes: still the same logoff
+	h.want(h.logoff(), decide.SkipAlreadyDecided, 1)
+	h.advance(time.Second)
+	h.want(h.logoff(), decide.Deallocate, 2)
+}
+
+func TestCheckExactlyMaxCheckAgeOldIsActedOn(t *testing.T) {
+	h := newHarness(t)
+	h.probe.hook = func(name string, n int) {
+		if name == "sessions" && n == 2 {
+			h.advance(MaxCheckAge)
+		}
+	}
+	h.want(h.logoff(), decide.Deallocate, 1)
+}
+
+func TestIdleNeverAsksNothing(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.IdleAfter = 0
+	h.want(h.idle(), decide.SkipIdleDisabled, 0)
+	if len(h.probe.calls) != 0 {
+		t.Errorf("probes asked: %v", h.probe.calls)
+	}
+}
+
+func TestShutdownWindowReachesTheProbe(t *testing.T) {
+	h := newHarness(t)
+	var got []time.Duration
+	p := &windowProbe{probe: h.probe, got: &got}
+	h.deps.Probe = p
+	h.cfg.ShutdownWindow = 7 * time.Minute
+	h.want(h.logoff(), decide.Deallocate, 1)
+	if len(got) == 0 || got[0] != 7*time.Minute {
+		t.Errorf("windows asked %v", got)
+	}
+}
+
+type windowProbe struct {
+	*probe
+	got *[]time.Duration
+}
+
+func (w *windowProbe) LastShutdownInitiated(d time.Duration) (time.Time, bool, error) {
+	*w.got = append(*w.got, d)
+	return w.probe.LastShutdownInitiated(d)
+}
+
+func TestStateWriteFailureIsLogged(t *testing.T) {
+	h := newHarness(t)
+	h.deps.State = &State{Path: filepath.Join(h.dir, "missing", StateFile)}
+	h.want(h.logoff(), decide.Deallocate, 1)
+	if !strings.Contains(h.logText(), " 403 ") {
+		t.Errorf("no warning 403:\n%s", h.logText())
+	}
+}
+
+func TestStateLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o600)
+	if _, _, err := (&State{Path: filepath.Join(file, StateFile)}).Load(); err == nil {
+		t.Error("a path under a file loaded")
+	}
+	os.Mkdir(filepath.Join(dir, StateFile), 0o700)
+	if _, _, err := (&State{Path: filepath.Join(dir, StateFile)}).Load(); err == nil {
+		t.Error("a folder loaded as the state file")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("left behind: %v", entries)
 	}
 }

@@ -32,12 +32,13 @@ type State struct{ Path string }
 // Load reads the record; found is false when there is no file yet.
 func (s *State) Load() (rec Record, found bool, err error) {
 	fi, err := os.Lstat(s.Path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	if errors.Is(err, fs.ErrNotExist) {
 		return Record{}, false, nil
-	case err != nil:
+	}
+	if err != nil {
 		return Record{}, false, err
-	case !fi.Mode().IsRegular():
+	}
+	if !fi.Mode().IsRegular() {
 		return Record{}, false, fmt.Errorf("%s is not a regular file (%s); refusing to use it", s.Path, fi.Mode().Type())
 	}
 	b, err := os.ReadFile(s.Path)
@@ -64,15 +65,14 @@ func (s *State) Save(rec Record) error {
 	if err != nil {
 		return err
 	}
-	_, err = tmp.Write(append(b, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.Path)
-	}
-	if err != nil {
+	_, werr := tmp.Write(append(b, '\n'))
+	if err := errors.Join(werr, tmp.Close()); err != nil {
 		os.Remove(tmp.Name())
+		return err
 	}
-	return err
+	if err := os.Rename(tmp.Name(), s.Path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
 }
