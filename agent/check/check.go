@@ -233,7 +233,7 @@ func localChecks(cfg Config, d Deps) Report {
 	}
 	if cfg.LogDir != "" && cfg.LogDir != "." {
 		if sec, err := host.FolderSecurity(cfg.LogDir); err != nil {
-			add("folder", Fail, "%s: %v (the agent creates it with SYSTEM and Administrators only on its first run)", cfg.LogDir, err)
+			add("folder", Fail, "%v (the agent creates it with SYSTEM and Administrators only on its first run)", err)
 		} else if err := host.JudgeSecurity(cfg.LogDir, sec); err != nil {
 			add("folder", Fail, "%v: the agent will not write its log or state there", err)
 		} else {

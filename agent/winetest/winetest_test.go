@@ -226,3 +226,26 @@ func TestWindowsAgentBadInputUnderWine(t *testing.T) {
 		t.Errorf("%d requests on bad input", n)
 	}
 }
+
+// `check` runs every Windows probe of the real build: under Wine the
+// sessions, event log, servicing and registration probes answer, the policy
+// values and the tasks are missing, and the folder fails the owner check.
+func TestWindowsAgentCheckUnderWine(t *testing.T) {
+	w := prepare(t)
+	fake := fakeazure.New(t, fakeazure.DefaultVM())
+	winDir, _ := w.logDir(t)
+	out, code := w.agentRun(t, "--imds-endpoint", fake.URL, "check", "--arm-endpoint", fake.URL, "--log-file", winDir+`\agent.log`)
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (no policy, no task)", code)
+	}
+	for _, want := range []string{"OK    imds", "OK    token", "OK    permission", "FAIL  policy", "FAIL  task", "WARN  idle task",
+		"OK    sessionhost", "OK    sessions", "OK    shutdown", "OK    eventlog", "OK    servicing", "FAIL  folder"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := fake.Count("POST", "/deallocate"); n != 0 {
+		t.Errorf("check posted deallocate %d times", n)
+	}
+	t.Logf("check under Wine:\n%s", out)
+}
