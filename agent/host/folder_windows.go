@@ -111,13 +111,18 @@ func toSecurity(sd *windows.SECURITY_DESCRIPTOR, reparse bool) (Security, error)
 		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
 		s.ACEs = append(s.ACEs, ACE{
 			SID:         sid.String(),
-			Allow:       ace.Header.AceType == windows.ACCESS_ALLOWED_ACE_TYPE,
+			Allow:       allowType(ace.Header.AceType),
 			Mask:        uint32(ace.Mask),
 			InheritOnly: ace.Header.AceFlags&windows.INHERIT_ONLY_ACE != 0,
 		})
 	}
 	return s, nil
 }
+
+// allowType: ACCESS_ALLOWED, _OBJECT, _CALLBACK and _CALLBACK_OBJECT ACEs
+// grant rights. For the object kinds the SID read above is not where the ACE
+// keeps it, which only makes the judgement stricter (an unknown writer).
+func allowType(t uint8) bool { return t == 0 || t == 5 || t == 9 || t == 11 }
 
 // SafeFile checks an existing file before SYSTEM writes or renames it: a
 // regular file (no reparse point, no folder), one link only (a hard link
