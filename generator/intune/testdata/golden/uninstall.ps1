@@ -1,6 +1,6 @@
 ﻿<#
     avdgen v1.0.0: removes avd-agent for host pool hp-entra: the logoff task, the agent
-    and its folder, and the detection value. Exit codes: 0 success, 1603 failure
+    and its folder, the idle safety net's task, and the detection value. Exit codes: 0 success, 1603 failure
     (see %ProgramData%\avdgen\intune-install.log). Works on Windows PowerShell 5.1 and PowerShell 7.
 #>
 $ErrorActionPreference = 'Stop'
@@ -22,6 +22,11 @@ try {
     if ($LASTEXITCODE -eq 0) {
         & schtasks.exe /Delete /TN '\avdgen\avd-agent logoff' /F | Out-Null
         if ($LASTEXITCODE -ne 0) { throw "schtasks /Delete failed with $LASTEXITCODE" }
+    }
+    & schtasks.exe /Query /TN '\avdgen\avd-agent idle' 2>$null | Out-Null
+    if ($LASTEXITCODE -eq 0) {
+        & schtasks.exe /Delete /TN '\avdgen\avd-agent idle' /F | Out-Null
+        if ($LASTEXITCODE -ne 0) { throw "schtasks /Delete (idle task) failed with $LASTEXITCODE" }
     }
     $installDir = [Environment]::ExpandEnvironmentVariables('%ProgramFiles%\avdgen')
     if (Test-Path -LiteralPath $installDir) { Remove-Item -LiteralPath $installDir -Recurse -Force }
