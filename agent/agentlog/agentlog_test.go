@@ -38,22 +38,22 @@ func TestLogWritesEventAndFile(t *testing.T) {
 	ev := &fakeEvents{}
 	var stderr bytes.Buffer
 	l := New(path, ev, &stderr, false, fixedNow)
-	l.Log(Info, 1102, "still signed in: %s", `CONTOSO\ann`)
-	l.Log(Error, 1202, "not authorized")
+	l.Log(Info, 202, "still signed in: %s", `CONTOSO\ann`)
+	l.Log(Error, 302, "not authorized")
 
-	if len(ev.got) != 2 || ev.got[0] != (recordedEvent{"info", 1102, `still signed in: CONTOSO\ann`}) || ev.got[1].kind != "error" || ev.got[1].id != 1202 {
+	if len(ev.got) != 2 || ev.got[0] != (recordedEvent{"info", 202, `still signed in: CONTOSO\ann`}) || ev.got[1].kind != "error" || ev.got[1].id != 302 {
 		t.Errorf("events = %+v", ev.got)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "2026-01-02T03:04:05Z INFO  1102 still signed in: CONTOSO\\ann\n2026-01-02T03:04:05Z ERROR 1202 not authorized\n"
+	want := "2026-01-02T03:04:05Z INFO  202 still signed in: CONTOSO\\ann\n2026-01-02T03:04:05Z ERROR 302 not authorized\n"
 	if string(b) != want {
 		t.Errorf("file = %q, want %q", b, want)
 	}
 	// Not verbose: only the error reaches stderr.
-	if got := stderr.String(); strings.Contains(got, "1102") || !strings.Contains(got, "1202") {
+	if got := stderr.String(); strings.Contains(got, " 202 ") || !strings.Contains(got, " 302 ") {
 		t.Errorf("stderr = %q", got)
 	}
 }

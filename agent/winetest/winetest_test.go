@@ -249,3 +249,19 @@ func TestWindowsAgentCheckUnderWine(t *testing.T) {
 	}
 	t.Logf("check under Wine:\n%s", out)
 }
+
+// The idle safety net under Wine: the folder for its state file fails the
+// owner check (Wine fakes owners), so how long the host has been idle is
+// unknown and nothing is sent.
+func TestWindowsAgentIdleFailsClosedUnderWine(t *testing.T) {
+	w := prepare(t)
+	fake := fakeazure.New(t, fakeazure.DefaultVM())
+	winDir, _ := w.logDir(t)
+	out, code := w.agentRun(t, "idle", "--imds-endpoint", fake.URL, "--arm-endpoint", fake.URL, "--log-file", winDir+`\agent.log`, "--verbose")
+	if code != 0 || !strings.Contains(out, " 213 ") || !strings.Contains(out, "skipped:") {
+		t.Errorf("exit %d, want a skip with event 213:\n%s", code, out)
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("%d requests while the idle time is unknown", n)
+	}
+}
