@@ -254,6 +254,23 @@ func (winProbe) Servicing() (string, string, error) {
 	case state != 0 && state != windows.SERVICE_STOPPED:
 		installing = "TrustedInstaller (Windows Modules Installer) is running"
 	}
+	if installing == "" {
+		// Windows Update hands its packages to Component Based Servicing, which
+		// marks a servicing session in progress here.
+		k, err := registry.OpenKey(registry.LOCAL_MACHINE, cbsSessionsPendingKey, registry.QUERY_VALUE|registry.WOW64_64KEY)
+		switch {
+		case err == nil:
+			v, _, verr := k.GetIntegerValue("Exclusive")
+			k.Close()
+			if verr == nil && v != 0 {
+				installing = "Component Based Servicing has a servicing session in progress (SessionsPending\\Exclusive)"
+			} else if verr != nil && !errors.Is(verr, registry.ErrNotExist) {
+				return "", "", fmt.Errorf("reading HKLM\\%s\\Exclusive: %w", cbsSessionsPendingKey, verr)
+			}
+		case !errors.Is(err, registry.ErrNotExist):
+			return "", "", fmt.Errorf("reading HKLM\\%s: %w", cbsSessionsPendingKey, err)
+		}
+	}
 	var pending []string
 	for _, k := range rebootPendingKeys {
 		key, err := registry.OpenKey(registry.LOCAL_MACHINE, k, registry.QUERY_VALUE|registry.WOW64_64KEY)
@@ -279,6 +296,8 @@ func (winProbe) Servicing() (string, string, error) {
 	}
 	return installing, strings.Join(pending, ", "), nil
 }
+
+const cbsSessionsPendingKey = `SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\SessionsPending`
 
 const sessionManagerKey = `SYSTEM\CurrentControlSet\Control\Session Manager`
 
