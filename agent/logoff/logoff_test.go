@@ -834,3 +834,41 @@ func TestStateLoadErrors(t *testing.T) {
 		t.Errorf("left behind: %v", entries)
 	}
 }
+
+// The logoff and idle tasks may save at the same time: the later facts win.
+func TestStateSaveMergesWithTheFile(t *testing.T) {
+	s := &State{Path: filepath.Join(t.TempDir(), StateFile)}
+	newer := Record{DecidedSession: "5", DecidedAt: t0.Add(time.Minute), DecidedOutcome: 100, DecidedReason: "new", LastSessionSeen: t0.Add(time.Minute)}
+	if err := s.Save(newer); err != nil {
+		t.Fatal(err)
+	}
+	// A run that loaded before the newer save writes its older view.
+	if err := s.Save(Record{DecidedSession: "4", DecidedAt: t0, DecidedOutcome: 202, DecidedReason: "old", LastSessionSeen: t0}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := s.Load()
+	if got != newer {
+		t.Errorf("merged %+v, want %+v", got, newer)
+	}
+	// Newer values replace older ones field by field.
+	later := Record{LastSessionSeen: t0.Add(time.Hour)}
+	if err := s.Save(later); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ = s.Load()
+	want := newer
+	want.LastSessionSeen = t0.Add(time.Hour)
+	if got != want {
+		t.Errorf("merged %+v, want %+v", got, want)
+	}
+	decided := Record{DecidedSession: "6", DecidedAt: t0.Add(2 * time.Hour), DecidedOutcome: 203, DecidedReason: "r6"}
+	if err := s.Save(decided); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ = s.Load()
+	want = decided
+	want.LastSessionSeen = t0.Add(time.Hour)
+	if got != want {
+		t.Errorf("merged %+v, want %+v", got, want)
+	}
+}

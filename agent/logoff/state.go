@@ -52,8 +52,18 @@ func (s *State) Load() (rec Record, found bool, err error) {
 }
 
 // Save replaces the record: a new file beside it, then a rename, so a
-// reader never sees half a record.
+// reader never sees half a record. The logoff and idle tasks may run at the
+// same time, so Save merges with what is on disk: the later LastSessionSeen
+// and the later decision win.
 func (s *State) Save(rec Record) error {
+	if cur, found, err := s.Load(); err == nil && found {
+		if cur.LastSessionSeen.After(rec.LastSessionSeen) {
+			rec.LastSessionSeen = cur.LastSessionSeen
+		}
+		if cur.DecidedAt.After(rec.DecidedAt) {
+			rec.DecidedSession, rec.DecidedAt, rec.DecidedOutcome, rec.DecidedReason = cur.DecidedSession, cur.DecidedAt, cur.DecidedOutcome, cur.DecidedReason
+		}
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
