@@ -43,7 +43,7 @@ bench: agents
 # package against its own tests only (docs/testing.md has the figures).
 # Fails below 90 % test efficacy or 90 % mutator coverage.
 GREMLINS ?= $(shell $(GO) env GOPATH)/bin/gremlins
-MUTATE    := $(GREMLINS) unleash --workers 2 --threshold-efficacy 90 --threshold-mcover 90
+MUTATE    := $(GREMLINS) unleash --workers 1 --timeout-coefficient 10 --threshold-efficacy 90 --threshold-mcover 90
 mutate:
 	@test -x $(GREMLINS) || $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 	$(MUTATE) ./agent/decide
