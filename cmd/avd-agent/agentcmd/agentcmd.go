@@ -62,10 +62,12 @@ type Env struct {
 	ProbeRetryDelay time.Duration
 }
 
-// SystemEnv is the Env of a real run. Its context ends on SIGINT/SIGTERM;
-// on Windows, Go delivers CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT and
-// CTRL_SHUTDOWN_EVENT (its SetConsoleCtrlHandler) as SIGTERM, so a shutdown,
-// a logoff of the console or the task being ended cancels the run.
+// SystemEnv is the Env of a real run. Its context ends on SIGINT/SIGTERM; on
+// Windows Go's SetConsoleCtrlHandler turns CTRL_C/BREAK into SIGINT and
+// CTRL_CLOSE/LOGOFF/SHUTDOWN into SIGTERM. Windows withholds LOGOFF/SHUTDOWN
+// from processes that loaded user32.dll (GetSystemMetrics), so on a real
+// shutdown the guard is the SM_SHUTTINGDOWN / event 1074 check repeated right
+// before every POST (docs/agent.md, "Cancellation").
 func SystemEnv() (*Env, context.CancelFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	return &Env{
