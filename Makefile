@@ -10,7 +10,7 @@ ARCHES    := amd64 arm64
 AGENTS    := $(foreach a,$(ARCHES),dist/bin/avd-agent-$(a).exe)
 GOFILES   := $(shell find . -name '*.go' -not -path './out/*') go.mod go.sum
 
-.PHONY: all agents avdgen deps test vet bench example dist clean FORCE
+.PHONY: all agents avdgen deps test vet bench mutate example dist clean FORCE
 
 all: avdgen
 
@@ -49,6 +49,16 @@ vet:
 
 bench: agents
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+# Mutation testing of the agent's decision and of the logoff/idle runs, each
+# package against its own tests only (docs/testing.md has the figures).
+# Fails below 90 % test efficacy or 90 % mutator coverage.
+GREMLINS ?= $(shell $(GO) env GOPATH)/bin/gremlins
+MUTATE    := $(GREMLINS) unleash --workers 1 --timeout-coefficient 10 --threshold-efficacy 90 --threshold-mcover 90
+mutate:
+	@test -x $(GREMLINS) || $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+	$(MUTATE) ./agent/decide
+	$(MUTATE) ./agent/logoff
 
 # The README's first command: the example spec, end to end.
 example: bin/avdgen

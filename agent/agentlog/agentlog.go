@@ -36,12 +36,29 @@ type Logger struct {
 	stderr  io.Writer     // may be nil
 	verbose bool
 	now     func() time.Time
+	// Refused says why the log file is not written (nil when it is).
+	Refused error
 }
 
+// RefusedID is the event id of the "log file not written" warning
+// (decide.WarnLogFileRefused; agentlog cannot import decide).
+const RefusedID = 401
+
 // New builds a Logger. path "" disables the file; events nil disables the
-// event log.
+// event log. The log file's folder must pass host.ProtectFolder (created
+// with a protected DACL when missing): otherwise no file is written, and the
+// event log and stderr say why.
 func New(path string, events host.EventLog, stderr io.Writer, verbose bool, now func() time.Time) *Logger {
-	return &Logger{path: path, events: events, stderr: stderr, verbose: verbose, now: now}
+	l := &Logger{events: events, stderr: stderr, verbose: verbose, now: now}
+	if path != "" {
+		if err := host.ProtectFolder(filepath.Dir(path)); err != nil {
+			l.Refused = err
+			l.Log(Warning, RefusedID, "not writing the log file %s: %v. Fix: delete the folder as an administrator; the agent recreates it with SYSTEM and Administrators only", path, err)
+			return l
+		}
+		l.path = path
+	}
+	return l
 }
 
 // Log writes one entry with its event id.
@@ -83,17 +100,25 @@ func (l *Logger) Close() error {
 }
 
 // appendCapped appends b to path, rotating to path.1 once the file would
-// exceed MaxFileSize, so the log never grows without bound.
+// exceed MaxFileSize. Neither the file nor the rotated one may be a link,
+// a folder or a file someone else owns: rotation never follows a link.
 func appendCapped(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := host.SafeFile(path); err != nil {
 		return err
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Size()+int64(len(b)) > MaxFileSize {
-		if err := os.Rename(path, path+".1"); err != nil {
+	if fi, err := os.Lstat(path); err == nil && fi.Size()+int64(len(b)) > MaxFileSize {
+		old := path + ".1"
+		if err := host.SafeFile(old); err != nil {
+			return fmt.Errorf("not rotating: %w", err)
+		}
+		if err := os.Remove(old); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("not rotating: %w", err)
+		}
+		if err := os.Rename(path, old); err != nil {
 			return err
 		}
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}

@@ -78,12 +78,12 @@ func (e *StatusError) Error() string {
 }
 
 // Deallocate deallocates resourceID. With hibernate it asks to hibernate and
-// falls back to a plain deallocate when ARM refuses with 409.
+// falls back to a plain deallocate only when ARM refuses hibernation itself.
 func (c *Client) Deallocate(ctx context.Context, resourceID string, hibernate bool) (Result, error) {
 	if hibernate {
 		res, err := c.post(ctx, resourceID, true)
 		var se *StatusError
-		if errors.As(err, &se) && se.StatusCode == http.StatusConflict {
+		if errors.As(err, &se) && HibernationRefused(se) {
 			res, err = c.post(ctx, resourceID, false)
 			res.FellBack = true
 			return res, err
@@ -92,6 +92,21 @@ func (c *Client) Deallocate(ctx context.Context, resourceID string, hibernate bo
 		return res, err
 	}
 	return c.post(ctx, resourceID, false)
+}
+
+// HibernationRefused reports a 409 whose error is about hibernation (not
+// enabled, not supported for this size or OS, not ready), and not a conflict
+// such as "another operation is in progress", after which a plain deallocate
+// would only collide again.
+func HibernationRefused(se *StatusError) bool {
+	if se.StatusCode != http.StatusConflict {
+		return false
+	}
+	code, msg := strings.ToLower(se.Code), strings.ToLower(se.Message)
+	if strings.Contains(msg, "in progress") || strings.Contains(code, "inprogress") || strings.Contains(code, "preempted") {
+		return false
+	}
+	return strings.Contains(code, "hibernat") || strings.Contains(msg, "hibernat")
 }
 
 func (c *Client) post(ctx context.Context, resourceID string, hibernate bool) (Result, error) {

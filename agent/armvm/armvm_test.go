@@ -27,3 +27,23 @@ func TestAllowsEvaluatesWildcards(t *testing.T) {
 		}
 	}
 }
+
+// Defect 11: the hibernate fallback only for hibernation's own refusals.
+func TestHibernationRefused(t *testing.T) {
+	for _, c := range []struct {
+		se   StatusError
+		want bool
+	}{
+		{StatusError{409, "OperationNotAllowed", "Hibernation is not supported for this VM size"}, true},
+		{StatusError{409, "HibernationNotEnabled", "x"}, true},
+		{StatusError{409, "OperationNotAllowed", "Operation 'deallocate' is not allowed since another operation is in progress"}, false},
+		{StatusError{409, "Conflict", "The operation was preempted by a more recent operation"}, false},
+		{StatusError{409, "OperationPreempted", "hibernate"}, false},
+		{StatusError{409, "Conflict", "resource busy"}, false},
+		{StatusError{400, "HibernationNotEnabled", "hibernation"}, false},
+	} {
+		if got := HibernationRefused(&c.se); got != c.want {
+			t.Errorf("%+v: %v", c.se, got)
+		}
+	}
+}

@@ -85,3 +85,9 @@ func (c Cloud) Configuration(armEndpoint string) cloud.Configuration {
 		},
 	}
 }
+
+// Scope is the token scope for Resource Manager in cloud c.
+func (c Cloud) Scope() string { return strings.TrimRight(c.ARMAudience, "/") + "/.default" }
+
+// GraphScope is the token scope for Microsoft Graph in cloud c.
+func (c Cloud) GraphScope() string { return c.GraphEndpoint + "/.default" }

@@ -21,6 +21,9 @@ type ARM struct {
 	// Retry tunes azcore's retry policy (it honours Retry-After on 429/503 and
 	// retries 408/429/5xx). Zero values take DefaultRetry.
 	Retry policy.RetryOptions
+	// PerRetry policies run before every attempt, retries included (the
+	// agent re-checks the host there before each deallocate POST).
+	PerRetry []policy.Policy
 }
 
 // DefaultRetry is the retry policy avdgen uses against ARM.
@@ -50,6 +53,7 @@ func (a ARM) ClientOptions() *arm.ClientOptions {
 		},
 		DisableRPRegistration: true,
 	}
+	opts.PerRetryPolicies = a.PerRetry
 	if a.HTTPClient != nil {
 		opts.Transport = a.HTTPClient
 	}

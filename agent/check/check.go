@@ -5,19 +5,24 @@ package check
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf16"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/avdgen/avdgen/agent/armvm"
 	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/agent/contract"
+	"github.com/avdgen/avdgen/agent/decide"
 	"github.com/avdgen/avdgen/agent/host"
 	"github.com/avdgen/avdgen/agent/identity"
 	"github.com/avdgen/avdgen/agent/imds"
@@ -62,6 +67,8 @@ func (r Report) Print(w io.Writer) {
 
 // Config of a check run.
 type Config struct {
+	// LogDir is the protected folder (log and state files).
+	LogDir                               string
 	IMDSBase, ARMEndpoint                string
 	IdentityClientID, IdentityResourceID string
 }
@@ -71,8 +78,7 @@ type Deps struct {
 	HTTP      *http.Client
 	Sleep     func(context.Context, time.Duration) error
 	Readiness host.Readiness
-	Getenv    func(string) string
-	Identity  identity.Options
+	Probe     host.Probe
 	Retry     policy.RetryOptions
 }
 
@@ -95,7 +101,7 @@ func Run(ctx context.Context, cfg Config, d Deps) Report {
 		add("imds", OK, "reachable; VM %s (vmId %s)", inst.ResourceID, inst.VMID)
 		r = append(r, azureChecks(ctx, cfg, d, inst)...)
 	}
-	r = append(r, localChecks(d.Readiness)...)
+	r = append(r, localChecks(cfg, d)...)
 	return r
 }
 
@@ -111,26 +117,23 @@ func azureChecks(ctx context.Context, cfg Config, d Deps, inst imds.Instance) Re
 	}
 	add("cloud", OK, "%s (Resource Manager %s)", cloud.Environment, cloud.ARMEndpoint)
 
-	idOpts := d.Identity
-	idOpts.IMDSBase, idOpts.ClientID, idOpts.ResourceID, idOpts.Getenv = cfg.IMDSBase, cfg.IdentityClientID, cfg.IdentityResourceID, d.Getenv
-	if d.HTTP != nil {
-		idOpts.Transport = d.HTTP.Transport
-	}
-	which := "system-assigned"
-	if cfg.IdentityClientID != "" || cfg.IdentityResourceID != "" {
-		which = "user-assigned " + cfg.IdentityClientID + cfg.IdentityResourceID
-	}
-	cred, err := identity.NewCredential(idOpts)
-	if err != nil {
+	which := identity.Describe(cfg.IdentityClientID, cfg.IdentityResourceID)
+	if err := identity.CheckArc(d.Probe.ArcSignals()); err != nil {
 		add("identity", Fail, "%v", err)
 		return r
 	}
-	add("identity", OK, "%s managed identity through IMDS", which)
-	tok, err := identity.Token(ctx, cred, cloud, 30*time.Second)
+	add("identity", OK, "%s, token from this VM's IMDS (no Azure Arc signal)", which)
+	tc := &imds.Client{Base: cfg.IMDSBase, HTTP: d.HTTP, Sleep: d.Sleep, Deadline: 30 * time.Second}
+	tk, err := tc.Token(ctx, strings.TrimSuffix(cloud.ARMAudience, "/"), cfg.IdentityClientID, cfg.IdentityResourceID)
 	if err != nil {
-		add("token", Fail, "%v (enable the VM's system-assigned identity: az vm identity assign -g %s -n %s)", err, inst.ResourceGroup, inst.Name)
+		fix := fmt.Sprintf("enable the VM's system-assigned identity: az vm identity assign -g %s -n %s", inst.ResourceGroup, inst.Name)
+		if cfg.IdentityClientID != "" || cfg.IdentityResourceID != "" {
+			fix = fmt.Sprintf("assign the %s to the VM: az vm identity assign -g %s -n %s --identities <identity resource id>", which, inst.ResourceGroup, inst.Name)
+		}
+		add("token", Fail, "%v (%s)", err, fix)
 		return r
 	}
+	tok := azcore.AccessToken{Token: tk.AccessToken, ExpiresOn: tk.ExpiresOn}
 	add("token", OK, "obtained for %s (expires %s)", cloud.ARMAudience, tok.ExpiresOn.UTC().Format(time.RFC3339))
 
 	client, err := armvm.New(azure.ARM{Cloud: cloud, Endpoint: cfg.ARMEndpoint, HTTPClient: d.HTTP, Retry: d.Retry}, identity.StaticCredential{Token: tok})
@@ -157,16 +160,20 @@ func azureChecks(ctx context.Context, cfg Config, d Deps, inst imds.Instance) Re
 // policyValues are the Session Time Limits values the generated policies set.
 var policyValues = []string{"MaxDisconnectionTime", "MaxIdleTime", "MaxConnectionTime", "fResetBroken"}
 
-func localChecks(rd host.Readiness) Report {
+func localChecks(cfg Config, d Deps) Report {
 	var r Report
+	add := func(name string, s Status, format string, args ...any) {
+		r = append(r, Item{Name: name, Status: s, Detail: fmt.Sprintf(format, args...)})
+	}
+	rd, p := d.Readiness, d.Probe
 	vals, err := rd.PolicyValues()
 	switch {
 	case errors.Is(err, host.ErrUnsupported):
-		r = append(r, Item{"policy", Warn, "not checked (not Windows)"})
+		add("policy", Warn, "not checked (not Windows)")
 	case err != nil:
-		r = append(r, Item{"policy", Fail, fmt.Sprintf("reading HKLM\\%s: %v", contract.PolicyKey, err)})
+		add("policy", Fail, "reading HKLM\\%s: %v", contract.PolicyKey, err)
 	case vals["MaxDisconnectionTime"] == 0:
-		r = append(r, Item{"policy", Fail, fmt.Sprintf("MaxDisconnectionTime is not set under HKLM\\%s: disconnected sessions are never logged off, so the logoff task never runs (run gpupdate /force, or check the GPO/Intune profile is assigned)", contract.PolicyKey)})
+		add("policy", Fail, "MaxDisconnectionTime is not set under HKLM\\%s: disconnected sessions are never logged off, so the logoff task never runs (run gpupdate /force, or check the GPO/Intune profile is assigned)", contract.PolicyKey)
 	default:
 		var got []string
 		for _, name := range policyValues {
@@ -175,18 +182,137 @@ func localChecks(rd host.Readiness) Report {
 			}
 		}
 		sort.Strings(got)
-		r = append(r, Item{"policy", OK, strings.Join(got, " ")})
+		add("policy", OK, "%s", strings.Join(got, " "))
 	}
-	ok, err := rd.TaskRegistered(contract.TaskPath)
-	switch {
-	case errors.Is(err, host.ErrUnsupported):
-		r = append(r, Item{"task", Warn, "not checked (not Windows)"})
-	case err != nil:
-		r = append(r, Item{"task", Fail, fmt.Sprintf("looking up %s: %v", contract.TaskPath, err)})
-	case !ok:
-		r = append(r, Item{"task", Fail, fmt.Sprintf("scheduled task %s is not registered (GPO not applied yet? run gpupdate /force; Intune: check the Win32 app install status)", contract.TaskPath)})
-	default:
-		r = append(r, Item{"task", OK, contract.TaskPath + " is registered"})
+	r = append(r, taskCheck("task", contract.TaskPath, "logoff", rd, true))
+	r = append(r, taskCheck("idle task", contract.IdleTaskPath, "idle", rd, false))
+
+	if p == nil {
+		return r
+	}
+	if ok, err := p.SessionHost(); err != nil {
+		add("sessionhost", Fail, "cannot read HKLM\\%s: %v (every deallocation would be skipped)", host.SessionHostKey, err)
+	} else if !ok {
+		add("sessionhost", Fail, "not a registered AVD session host (HKLM\\%s IsRegistered is not 1): the agent will not deallocate (--allow-unregistered-host overrides)", host.SessionHostKey)
+	} else {
+		add("sessionhost", OK, "registered with the AVD agent (IsRegistered = 1)")
+	}
+	if sessions, err := p.Sessions(); err != nil {
+		add("sessions", Fail, "cannot list sessions (%v): every deallocation would be skipped", err)
+	} else {
+		var busy []string
+		for _, s := range sessions {
+			if decide.Busy(s) {
+				user := s.User
+				if user == "" {
+					user = "(logon in progress)"
+				}
+				busy = append(busy, fmt.Sprintf("%s (session %d, %s)", user, s.ID, s.State))
+			}
+		}
+		add("sessions", OK, "listed %d; holding the VM: %s", len(sessions), orNone(busy))
+	}
+	if p.ShuttingDown() {
+		add("shutdown", Warn, "SM_SHUTTINGDOWN is set: Windows is shutting down")
+	} else {
+		add("shutdown", OK, "SM_SHUTTINGDOWN not set")
+	}
+	if at, ok, err := p.LastShutdownInitiated(10 * time.Minute); err != nil {
+		add("eventlog", Fail, "System log unreadable for event 1074 (%v): every deallocation would be skipped", err)
+	} else if ok {
+		add("eventlog", Warn, "readable; a shutdown/restart was initiated at %s (event 1074)", at.UTC().Format(time.RFC3339))
+	} else {
+		add("eventlog", OK, "readable; no event 1074 in the last 10 minutes")
+	}
+	if installing, pending, err := p.Servicing(); err != nil {
+		add("servicing", Fail, "cannot read the servicing state (%v): every deallocation would be skipped", err)
+	} else if installing != "" || pending != "" {
+		add("servicing", Warn, "busy: %s (logoff waits while installing; the idle safety net also while a reboot is pending)", strings.Trim(installing+"; "+pending, "; "))
+	} else {
+		add("servicing", OK, "not installing, no reboot pending")
+	}
+	if cfg.LogDir != "" && cfg.LogDir != "." {
+		if sec, err := host.FolderSecurity(cfg.LogDir); err != nil {
+			add("folder", Fail, "%v (the agent creates it with SYSTEM and Administrators only on its first run)", err)
+		} else if err := host.JudgeSecurity(cfg.LogDir, sec); err != nil {
+			add("folder", Fail, "%v: the agent will not write its log or state there", err)
+		} else {
+			add("folder", OK, "%s owned by %s, writable only by SYSTEM and Administrators", cfg.LogDir, sec.Owner)
+		}
 	}
 	return r
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// taskCheck reads a registered task's definition: it must exist, be enabled
+// and run the agent's command.
+func taskCheck(name, path, command string, rd host.Readiness, required bool) Item {
+	b, err := rd.TaskDefinition(path)
+	missing := Fail
+	if !required {
+		missing = Warn
+	}
+	switch {
+	case errors.Is(err, host.ErrUnsupported):
+		return Item{name, Warn, "not checked (not Windows)"}
+	case errors.Is(err, fs.ErrNotExist):
+		return Item{name, missing, fmt.Sprintf("scheduled task %s is not registered (GPO not applied yet? run gpupdate /force; Intune: check the Win32 app install status)", path)}
+	case err != nil:
+		return Item{name, Fail, fmt.Sprintf("reading %s: %v", path, err)}
+	}
+	def, err := ParseTask(b)
+	switch {
+	case err != nil:
+		return Item{name, Fail, fmt.Sprintf("%s: %v", path, err)}
+	case !def.Enabled:
+		return Item{name, Fail, fmt.Sprintf("%s is disabled", path)}
+	case !strings.HasPrefix(def.Arguments, command+" "):
+		return Item{name, Fail, fmt.Sprintf("%s runs %q with arguments %q, not avd-agent %s", path, def.Command, def.Arguments, command)}
+	case command == "logoff" && !strings.Contains(def.Arguments, "$(SessionId)"):
+		return Item{name, Warn, fmt.Sprintf("%s passes no $(SessionId) (arguments %q): re-saved in GPMC? one-decision-per-logoff is off", path, def.Arguments)}
+	}
+	return Item{name, OK, fmt.Sprintf("%s enabled: %s %s", path, def.Command, def.Arguments)}
+}
+
+// TaskDefinition is what `check` reads from a registered task.
+type TaskDefinition struct {
+	Enabled            bool
+	Command, Arguments string
+}
+
+// ParseTask reads a task as Task Scheduler stores it: UTF-16LE with BOM
+// (or UTF-8). Settings/Enabled absent means enabled.
+func ParseTask(b []byte) (TaskDefinition, error) {
+	text := string(b)
+	if len(b) >= 2 && b[0] == 0xFF && b[1] == 0xFE {
+		u := make([]uint16, (len(b)-2)/2)
+		for i := range u {
+			u[i] = uint16(b[2+2*i]) | uint16(b[3+2*i])<<8
+		}
+		text = string(utf16.Decode(u))
+	}
+	text = strings.TrimPrefix(text, "\ufeff")
+	if i := strings.Index(text, "?>"); strings.HasPrefix(text, "<?xml") && i >= 0 {
+		text = text[i+2:]
+	}
+	var doc struct {
+		Settings struct {
+			Enabled *string `xml:"Enabled"`
+		} `xml:"Settings"`
+		Exec struct {
+			Command   string `xml:"Command"`
+			Arguments string `xml:"Arguments"`
+		} `xml:"Actions>Exec"`
+	}
+	if err := xml.Unmarshal([]byte(text), &doc); err != nil {
+		return TaskDefinition{}, fmt.Errorf("task XML unreadable: %w", err)
+	}
+	enabled := doc.Settings.Enabled == nil || strings.TrimSpace(*doc.Settings.Enabled) == "true"
+	return TaskDefinition{Enabled: enabled, Command: doc.Exec.Command, Arguments: doc.Exec.Arguments}, nil
 }

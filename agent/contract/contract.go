@@ -26,6 +26,13 @@ const (
 	DefaultExcludeTag = "avdgen-exclude=true"
 	// DefaultGraceSeconds is the agent's default wait after logoff.
 	DefaultGraceSeconds = 90
+	// DefaultIdleAfter is how long a host may go without any user session
+	// before the idle safety net deallocates it ("never" turns it off).
+	DefaultIdleAfter = "30m"
+	// IdleTaskName places the idle safety net's task at vdgenvd-agent idle.
+	IdleTaskName = "avd-agent idle"
+	// IdleTaskPath is its full Task Scheduler path.
+	IdleTaskPath = TaskFolder + IdleTaskName
 
 	// DetectionKey and DetectionValue hold the installed agent version
 	// (HKLM), written by the Intune install script and read by its detection rule.

@@ -1,56 +1,113 @@
 // Package decide is the agent's decision, as a pure function of the facts
 // it gathered, so every combination can be tested as a table. When in
-// doubt it does not deallocate: the stopped-VM sweep is the backstop.
+// doubt it does not deallocate: a probe that could not answer is a reason to
+// skip, never a "no".
 package decide
 
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/avdgen/avdgen/agent/host"
 )
 
 // Outcome is what the agent did or will do. Its value is the Application
-// event log id the agent writes (documented in docs/agent.md).
+// event log id the agent writes (documented in docs/agent.md). Ids stay in
+// 1–1000: EventCreate.exe, the message file the event source uses, only
+// carries messages for those.
 type Outcome uint32
 
-// Outcomes and their event ids. 10xx act, 11xx deliberate skips, 12xx failures.
+// Outcomes and their event ids. 1xx act, 2xx deliberate skips, 3xx failures,
+// 4xx warnings.
 const (
-	Deallocate             Outcome = 1000 // deallocated (or will deallocate)
-	Hibernate              Outcome = 1001 // hibernated
-	DryRun                 Outcome = 1002 // would have deallocated; --dry-run
-	SkipShutdown           Outcome = 1100 // Windows is shutting down or restarting now
-	SkipRecentShutdown     Outcome = 1101 // event 1074: shutdown/restart initiated recently
-	SkipUserSession        Outcome = 1102 // a user session is active or disconnected
-	SkipExcluded           Outcome = 1103 // the VM carries the exclusion tag
-	SkipSessionsUnknown    Outcome = 1104 // sessions could not be listed
-	FailMetadata           Outcome = 1200 // IMDS unreachable or its answer unusable
-	FailToken              Outcome = 1201 // no managed-identity token
-	FailNotAuthorized      Outcome = 1202 // ARM 403: the identity may not deallocate
-	FailARM                Outcome = 1203 // other ARM failure after retries
-	FailConfig             Outcome = 1204 // refused to run (identity source, endpoints)
-	WarnHibernateFallback  Outcome = 1300 // hibernate refused (409), deallocated instead
-	WarnEventLogUnreadable Outcome = 1301 // event 1074 could not be read
+	Deallocate Outcome = 100 // deallocated (or will deallocate)
+	Hibernate  Outcome = 101 // hibernated
+	DryRun     Outcome = 102 // would have deallocated; --dry-run
+
+	SkipShutdown           Outcome = 200 // Windows is shutting down or restarting now
+	SkipRecentShutdown     Outcome = 201 // event 1074: shutdown/restart initiated recently
+	SkipUserSession        Outcome = 202 // a user session is there (or one being logged on)
+	SkipExcluded           Outcome = 203 // the VM carries the exclusion tag
+	SkipSessionsUnknown    Outcome = 204 // sessions could not be listed
+	SkipEventLogUnknown    Outcome = 205 // the System log could not be read
+	SkipServicing          Outcome = 206 // Windows servicing is busy or a reboot is pending
+	SkipServicingUnknown   Outcome = 207 // servicing state could not be read
+	SkipNotSessionHost     Outcome = 208 // not a registered AVD session host
+	SkipSessionHostUnknown Outcome = 209 // registration could not be read
+	SkipAlreadyDecided     Outcome = 210 // this logoff was decided by an earlier run
+	SkipIdleDisabled       Outcome = 211 // idle safety net switched off (idleAfter never)
+	SkipNotIdleLongEnough  Outcome = 212 // no session, but not for idleAfter yet
+	SkipIdleUnknown        Outcome = 213 // how long the host has been idle is unknown
+	SkipInterrupted        Outcome = 214 // cancelled (shutdown, logoff or stop signal)
+	SkipIncomplete         Outcome = 215 // a required probe never ran
+	SkipStale              Outcome = 216 // the last check is too old to act on
+
+	FailMetadata      Outcome = 300 // IMDS unreachable or its answer unusable
+	FailToken         Outcome = 301 // no managed-identity token
+	FailNotAuthorized Outcome = 302 // ARM 403: the identity may not deallocate
+	FailARM           Outcome = 303 // other ARM failure after retries
+	FailConfig        Outcome = 304 // refused to run (Arc, endpoints)
+	FailUsage         Outcome = 305 // bad command line
+	FailPanic         Outcome = 306 // internal error (recovered panic)
+
+	WarnHibernateFallback Outcome = 400 // hibernation refused, deallocated instead
+	WarnLogFileRefused    Outcome = 401 // log folder not protected: no log file written
+	WarnSessionLiteral    Outcome = 402 // the task passed a literal $(SessionId)
+	WarnStateUnavailable  Outcome = 403 // state file could not be read or written
+	WarnProbeRetry        Outcome = 404 // a probe failed once and is asked again
 )
 
 // IsSkip reports a deliberate skip (not a failure; exit code 0).
-func (o Outcome) IsSkip() bool { return o >= 1100 && o < 1200 }
+func (o Outcome) IsSkip() bool { return o >= 200 && o < 300 }
 
 // IsFailure reports a failure.
-func (o Outcome) IsFailure() bool { return o >= 1200 && o < 1300 }
+func (o Outcome) IsFailure() bool { return o >= 300 && o < 400 }
 
-// Facts are what the agent knows when it decides.
+// Command is what the agent was started for.
+type Command int
+
+// Commands.
+const (
+	Logoff Command = iota // after a logoff event
+	Idle                  // the periodic safety net
+)
+
+// Facts are what the agent knows when it decides. The zero value of every
+// "…Err" field means the probe answered; a fact whose probe has not run yet
+// is marked by the Probed flags, so Decide can refuse an incomplete picture.
 type Facts struct {
-	// ShuttingDownAtStart / ShuttingDownAfterGrace: GetSystemMetrics(SM_SHUTTINGDOWN).
-	ShuttingDownAtStart    bool
-	ShuttingDownAfterGrace bool
-	// RecentShutdownEvent: System event 1074 within the window (any language).
+	Command Command
+
+	// LocalProbed: shutdown, event log, servicing, registration and sessions were asked.
+	LocalProbed bool
+	// ShuttingDown: GetSystemMetrics(SM_SHUTTINGDOWN) at any check so far.
+	ShuttingDown bool
+	// RecentShutdownEvent: System event 1074 within the window; EventLogErr when unreadable.
 	RecentShutdownEvent bool
-	// Sessions after the grace period; SessionsErr when they could not be listed.
+	EventLogErr         error
+	// Servicing: TrustedInstaller / Windows Update installing; RebootPending
+	// names the pending-reboot marker found. ServicingErr when unreadable.
+	Installing    string
+	RebootPending string
+	ServicingErr  error
+	// SessionHost: registered with the AVD agent (IsRegistered=1).
+	SessionHost       bool
+	SessionHostErr    error
+	AllowUnregistered bool
+	// Sessions at the last check; SessionsErr when they could not be listed.
 	Sessions    []host.Session
 	SessionsErr error
-	// Excluded: the VM carries the exclusion tag.
-	Excluded bool
+
+	// Idle safety net: IdleAfter 0 means switched off; IdleFor is how long no
+	// session has existed; IdleErr when that is unknown.
+	IdleAfter time.Duration
+	IdleFor   time.Duration
+	IdleErr   error
+
+	// MetadataRead: IMDS answered; Excluded: the VM carries the exclusion tag.
+	MetadataRead bool
+	Excluded     bool
 	// HibernateRequested (--action hibernate) and HibernationEnabled (IMDS).
 	HibernateRequested bool
 	HibernationEnabled bool
@@ -68,9 +125,14 @@ type Decision struct {
 // Act reports whether the agent should call ARM.
 func (d Decision) Act() bool { return d.Outcome == Deallocate || d.Outcome == Hibernate }
 
-// busy reports whether a session keeps the VM: anyone signed in, attached or
-// not. Listening, down and initialising sessions hold no user.
-func busy(s host.Session) bool {
+// Busy reports whether a session keeps the VM: anyone signed in, attached or
+// not, and a session whose user is not known yet (a logon in progress).
+// Only listeners, down or initialising sessions and the services session
+// (0) hold no user.
+func Busy(s host.Session) bool {
+	if s.ID == 0 {
+		return false
+	}
 	switch s.State {
 	case host.StateListen, host.StateDown, host.StateInit:
 		return false
@@ -78,33 +140,86 @@ func busy(s host.Session) bool {
 	return true
 }
 
-// Decide applies the rules in order: shutdown signals, sessions, exclusion
-// tag, then the action.
-func Decide(f Facts) Decision {
-	switch {
-	case f.ShuttingDownAtStart:
-		return Decision{Outcome: SkipShutdown, Reason: "Windows is shutting down or restarting (SM_SHUTTINGDOWN at start); a user's shutdown is left to the stopped-VM sweep"}
-	case f.RecentShutdownEvent:
-		return Decision{Outcome: SkipRecentShutdown, Reason: "a shutdown or restart was initiated recently (System event 1074); not deallocating"}
-	case f.ShuttingDownAfterGrace:
-		return Decision{Outcome: SkipShutdown, Reason: "Windows started shutting down during the grace period (SM_SHUTTINGDOWN)"}
-	case f.SessionsErr != nil:
-		return Decision{Outcome: SkipSessionsUnknown, Reason: fmt.Sprintf("could not list user sessions (%v); not deallocating while unsure", f.SessionsErr)}
+func describe(s host.Session) string {
+	user := s.User
+	if user == "" {
+		user = "(user not known yet: logon in progress)"
+	}
+	return fmt.Sprintf("%s (session %d, %s)", user, s.ID, s.State)
+}
+
+// Stop returns the first rule that forbids deallocating with what is known so
+// far, and ok=false when none does (yet).
+func Stop(f Facts) (d Decision, stop bool) {
+	skip := func(o Outcome, format string, args ...any) (Decision, bool) {
+		return Decision{Outcome: o, Reason: fmt.Sprintf(format, args...)}, true
+	}
+	// One if per rule, in order (the order is the table in docs/agent.md).
+	if f.ShuttingDown {
+		return skip(SkipShutdown, "Windows is shutting down or restarting (SM_SHUTTINGDOWN); a user's shutdown is left to the stopped-VM sweep")
+	}
+	if f.EventLogErr != nil {
+		return skip(SkipEventLogUnknown, "could not read the System event log for event 1074 (%v); a restart may be under way, not deallocating while unsure", f.EventLogErr)
+	}
+	if f.RecentShutdownEvent {
+		return skip(SkipRecentShutdown, "a shutdown or restart was initiated recently (System event 1074); not deallocating")
+	}
+	if f.ServicingErr != nil {
+		return skip(SkipServicingUnknown, "could not tell whether Windows servicing is busy (%v); not deallocating while unsure", f.ServicingErr)
+	}
+	if f.Installing != "" {
+		return skip(SkipServicing, "Windows servicing is busy (%s); deallocating now could damage the installation", f.Installing)
+	}
+	if f.Command == Idle && f.RebootPending != "" {
+		return skip(SkipServicing, "a reboot is pending (%s); the idle safety net waits for it", f.RebootPending)
+	}
+	if f.SessionHostErr != nil && !f.AllowUnregistered {
+		return skip(SkipSessionHostUnknown, "could not tell whether this is a registered AVD session host (%v); not deallocating", f.SessionHostErr)
+	}
+	if f.LocalProbed && !f.SessionHost && !f.AllowUnregistered {
+		return skip(SkipNotSessionHost, "this VM is not a registered AVD session host (HKLM\\SOFTWARE\\Microsoft\\RDInfraAgent IsRegistered is not 1); not deallocating")
+	}
+	if f.SessionsErr != nil {
+		return skip(SkipSessionsUnknown, "could not list user sessions (%v); not deallocating while unsure", f.SessionsErr)
 	}
 	var users []string
 	for _, s := range f.Sessions {
-		if busy(s) {
-			users = append(users, fmt.Sprintf("%s (session %d, %s)", s.User, s.ID, s.State))
+		if Busy(s) {
+			users = append(users, describe(s))
 		}
 	}
 	if len(users) > 0 {
-		return Decision{Outcome: SkipUserSession, Reason: "still signed in: " + strings.Join(users, ", ")}
+		return skip(SkipUserSession, "still signed in: %s", strings.Join(users, ", "))
+	}
+	if f.Command == Idle && f.IdleAfter <= 0 {
+		return skip(SkipIdleDisabled, "the idle safety net is switched off (idleAfter never)")
+	}
+	if f.Command == Idle && f.IdleErr != nil {
+		return skip(SkipIdleUnknown, "cannot tell how long this host has been without a session (%v); not deallocating", f.IdleErr)
+	}
+	if f.Command == Idle && f.LocalProbed && f.IdleFor < f.IdleAfter {
+		return skip(SkipNotIdleLongEnough, "no user session for %s, less than idleAfter %s", f.IdleFor.Round(time.Second), f.IdleAfter)
 	}
 	if f.Excluded {
-		return Decision{Outcome: SkipExcluded, Reason: "the VM carries the exclusion tag"}
+		return skip(SkipExcluded, "the VM carries the exclusion tag")
+	}
+	return Decision{}, false
+}
+
+// Decide is the final decision: a stop rule, or an incomplete picture, or
+// the action.
+func Decide(f Facts) Decision {
+	if d, stop := Stop(f); stop {
+		return d
+	}
+	if !f.LocalProbed || !f.MetadataRead {
+		return Decision{Outcome: SkipIncomplete, Reason: "not every probe has answered (local state and instance metadata are both required); not deallocating"}
 	}
 	hibernate := f.HibernateRequested && f.HibernationEnabled
 	reason := "no user session left after the grace period"
+	if f.Command == Idle {
+		reason = fmt.Sprintf("no user session for %s (idleAfter %s)", f.IdleFor.Round(time.Second), f.IdleAfter)
+	}
 	if f.HibernateRequested && !f.HibernationEnabled {
 		reason += "; hibernate requested but IMDS says hibernation is not enabled on this VM, so deallocating"
 	}

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/avdgen/avdgen/agent/host"
 )
 
+var errProbe = errors.New("probe failed")
+
 // The table walks every combination of the facts the agent weighs and checks
-// the outcome against the rules written out independently below.
+// the outcome against the rules written out independently in expected.
 func TestDecideEveryCombination(t *testing.T) {
 	sessionCases := []struct {
 		name     string
@@ -19,91 +22,256 @@ func TestDecideEveryCombination(t *testing.T) {
 		busy     bool
 	}{
 		{name: "none"},
-		{name: "only listener", sessions: []host.Session{{ID: 65536, State: host.StateListen}}},
-		{name: "other user active", sessions: []host.Session{{ID: 3, User: `CONTOSO\bob`, State: host.StateActive}}, busy: true},
+		{name: "listener, down, init, services", sessions: []host.Session{{ID: 65536, State: host.StateListen}, {ID: 7, State: host.StateDown}, {ID: 8, State: host.StateInit}, {ID: 0, State: host.StateDisconnected}}},
 		{name: "other user disconnected", sessions: []host.Session{{ID: 4, User: `CONTOSO\bob`, State: host.StateDisconnected}}, busy: true},
-		{name: "same user back", sessions: []host.Session{{ID: 5, User: `CONTOSO\ann`, State: host.StateActive}}, busy: true},
-		{name: "sessions unknown", err: errors.New("WTSEnumerateSessions failed")},
+		{name: "logon in progress", sessions: []host.Session{{ID: 5, State: host.StateConnected}}, busy: true},
+		{name: "sessions unknown", err: errProbe},
 	}
-	shutdownCases := []struct {
-		name                        string
-		atStart, recentEvent, later bool
-	}{
-		{name: "no shutdown"},
-		{name: "shutting down at start", atStart: true},
-		{name: "recent 1074", recentEvent: true},
-		{name: "shutdown during grace", later: true},
+	type eventCase struct {
+		recent bool
+		err    error
 	}
+	events := []eventCase{{}, {recent: true}, {err: errProbe}}
+	type servicingCase struct {
+		installing, reboot string
+		err                error
+	}
+	servicing := []servicingCase{{}, {installing: "TrustedInstaller"}, {reboot: "RebootPending"}, {err: errProbe}}
+	type hostCase struct {
+		registered bool
+		err        error
+	}
+	hosts := []hostCase{{registered: true}, {}, {err: errProbe}}
+	type idleCase struct {
+		after, idle time.Duration
+		err         error
+	}
+	idles := []idleCase{{after: 30 * time.Minute, idle: time.Hour}, {after: 30 * time.Minute, idle: 29 * time.Minute}, {after: 30 * time.Minute, idle: 30 * time.Minute}, {}, {after: 30 * time.Minute, err: errProbe}}
+	n := 0
 	for _, sc := range sessionCases {
-		for _, sd := range shutdownCases {
-			for _, excluded := range []bool{false, true} {
-				for _, hibReq := range []bool{false, true} {
-					for _, hibOn := range []bool{false, true} {
-						for _, dry := range []bool{false, true} {
+		for _, ev := range events {
+			for _, sv := range servicing {
+				for _, hc := range hosts {
+					for _, ic := range idles {
+						for bits := 0; bits < 1<<7; bits++ {
+							b := func(i int) bool { return bits&(1<<i) != 0 }
 							f := Facts{
-								ShuttingDownAtStart: sd.atStart, RecentShutdownEvent: sd.recentEvent, ShuttingDownAfterGrace: sd.later,
-								Sessions: sc.sessions, SessionsErr: sc.err, Excluded: excluded,
-								HibernateRequested: hibReq, HibernationEnabled: hibOn, DryRun: dry,
+								Command: Logoff, LocalProbed: true, MetadataRead: true,
+								ShuttingDown: b(0), RecentShutdownEvent: ev.recent, EventLogErr: ev.err,
+								Installing: sv.installing, RebootPending: sv.reboot, ServicingErr: sv.err,
+								SessionHost: hc.registered, SessionHostErr: hc.err, AllowUnregistered: b(1),
+								Sessions: sc.sessions, SessionsErr: sc.err,
+								IdleAfter: ic.after, IdleFor: ic.idle, IdleErr: ic.err,
+								Excluded: b(2), HibernateRequested: b(3), HibernationEnabled: b(4), DryRun: b(5),
 							}
-							name := fmt.Sprintf("%s/%s/excluded=%v/hib=%v,%v/dry=%v", sc.name, sd.name, excluded, hibReq, hibOn, dry)
-							t.Run(name, func(t *testing.T) {
-								got := Decide(f)
-								want := expected(sd.atStart || sd.later, sd.recentEvent, sc.err != nil, sc.busy, excluded, hibReq && hibOn, dry)
-								if got.Outcome != want {
-									t.Fatalf("outcome %d (%s), want %d", got.Outcome, got.Reason, want)
+							if b(6) {
+								f.Command = Idle
+							}
+							n++
+							got := Decide(f)
+							want := expected(f, sc.busy)
+							name := fmt.Sprintf("%s/%+v/%+v/%+v/%+v/bits=%07b", sc.name, ev, sv, hc, ic, bits)
+							if got.Outcome != want {
+								t.Fatalf("%s: outcome %d (%s), want %d", name, got.Outcome, got.Reason, want)
+							}
+							if got.Reason == "" {
+								t.Fatalf("%s: no reason", name)
+							}
+							if got.Act() != (want == Deallocate || want == Hibernate) {
+								t.Fatalf("%s: Act() = %v", name, got.Act())
+							}
+							hib := f.HibernateRequested && f.HibernationEnabled
+							if got.Hibernate != (hib && (want == Hibernate || want == DryRun)) {
+								t.Fatalf("%s: Hibernate = %v", name, got.Hibernate)
+							}
+							if want == SkipUserSession && !strings.Contains(got.Reason, fmt.Sprint("session ", sc.sessions[0].ID)) {
+								t.Fatalf("%s: reason %q does not name the session", name, got.Reason)
+							}
+							for _, e := range []error{ev.err, sv.err, hc.err, sc.err, ic.err} {
+								if e != nil && want.IsSkip() && strings.HasSuffix(outcomeKind(want), "unknown") && !strings.Contains(got.Reason, e.Error()) {
+									t.Fatalf("%s: reason %q does not say why it is unknown", name, got.Reason)
 								}
-								if got.Reason == "" {
-									t.Errorf("no reason given")
-								}
-								if got.Act() != (want == Deallocate || want == Hibernate) {
-									t.Errorf("Act() = %v for %d", got.Act(), want)
-								}
-								if (want == Hibernate || want == DryRun && hibReq && hibOn) != got.Hibernate {
-									t.Errorf("Hibernate = %v", got.Hibernate)
-								}
-								if want == SkipUserSession && !strings.Contains(got.Reason, sc.sessions[0].User) {
-									t.Errorf("reason %q does not name the user", got.Reason)
-								}
-							})
+							}
 						}
 					}
 				}
 			}
 		}
 	}
+	t.Logf("%d combinations", n)
 }
 
-// expected restates the rules: any doubt or anyone on the host means no
-// deallocation; otherwise hibernate only when asked and enabled.
-func expected(shutdownNow, recent, unknown, busy, excluded, hibernate, dry bool) Outcome {
+func outcomeKind(o Outcome) string {
+	switch o {
+	case SkipEventLogUnknown, SkipServicingUnknown, SkipSessionHostUnknown, SkipSessionsUnknown, SkipIdleUnknown:
+		return "unknown"
+	}
+	return ""
+}
+
+// expected restates the rules: any doubt, any signal of a restart or
+// servicing, anyone on the host means no deallocation; the idle safety net
+// also waits for a pending reboot and for idleAfter.
+func expected(f Facts, busy bool) Outcome {
+	idle := f.Command == Idle
 	switch {
-	case shutdownNow:
+	case f.ShuttingDown:
 		return SkipShutdown
-	case recent:
+	case f.EventLogErr != nil:
+		return SkipEventLogUnknown
+	case f.RecentShutdownEvent:
 		return SkipRecentShutdown
-	case unknown:
+	case f.ServicingErr != nil:
+		return SkipServicingUnknown
+	case f.Installing != "" || (idle && f.RebootPending != ""):
+		return SkipServicing
+	case !f.AllowUnregistered && f.SessionHostErr != nil:
+		return SkipSessionHostUnknown
+	case !f.AllowUnregistered && !f.SessionHost:
+		return SkipNotSessionHost
+	case f.SessionsErr != nil:
 		return SkipSessionsUnknown
 	case busy:
 		return SkipUserSession
-	case excluded:
+	case idle && f.IdleAfter == 0:
+		return SkipIdleDisabled
+	case idle && f.IdleErr != nil:
+		return SkipIdleUnknown
+	case idle && f.IdleFor < f.IdleAfter:
+		return SkipNotIdleLongEnough
+	case f.Excluded:
 		return SkipExcluded
-	case dry:
+	case f.DryRun:
 		return DryRun
-	case hibernate:
+	case f.HibernateRequested && f.HibernationEnabled:
 		return Hibernate
 	}
 	return Deallocate
 }
 
+func TestIncompleteFactsNeverAct(t *testing.T) {
+	for _, f := range []Facts{{}, {LocalProbed: true, SessionHost: true}, {MetadataRead: true, SessionHost: true}} {
+		if d := Decide(f); d.Outcome != SkipIncomplete && d.Outcome != SkipNotSessionHost {
+			t.Errorf("%+v: %d (%s)", f, d.Outcome, d.Reason)
+		}
+	}
+	if d := Decide(Facts{MetadataRead: true, SessionHost: true}); d.Outcome != SkipIncomplete {
+		t.Errorf("without local probes: %d", d.Outcome)
+	}
+	if d := Decide(Facts{LocalProbed: true, SessionHost: true}); d.Outcome != SkipIncomplete {
+		t.Errorf("without metadata: %d", d.Outcome)
+	}
+}
+
+// Stop before the local probes ran must not claim "not a session host".
+func TestStopBeforeProbing(t *testing.T) {
+	if d, stop := Stop(Facts{}); stop {
+		t.Errorf("stopped on nothing: %+v", d)
+	}
+	if d, stop := Stop(Facts{Command: Idle, IdleAfter: time.Minute}); stop {
+		t.Errorf("idle stopped before probing: %+v", d)
+	}
+	if _, stop := Stop(Facts{LocalProbed: true}); !stop {
+		t.Error("unregistered host not stopped")
+	}
+}
+
+func TestBusy(t *testing.T) {
+	for _, c := range []struct {
+		s    host.Session
+		busy bool
+	}{
+		{host.Session{ID: 0, User: "x", State: host.StateActive}, false},
+		{host.Session{ID: 1, State: host.StateListen}, false},
+		{host.Session{ID: 1, State: host.StateDown}, false},
+		{host.Session{ID: 1, State: host.StateInit}, false},
+		{host.Session{ID: 1, State: host.StateConnected}, true},
+		{host.Session{ID: 1, State: host.StateConnectQuery}, true},
+		{host.Session{ID: 1, User: "a", State: host.StateDisconnected}, true},
+		{host.Session{ID: 1, State: host.StateReset}, true},
+		{host.Session{ID: 1, State: host.StateShadow}, true},
+		{host.Session{ID: 1, State: host.StateIdle}, true},
+	} {
+		if got := Busy(c.s); got != c.busy {
+			t.Errorf("Busy(%+v) = %v", c.s, got)
+		}
+	}
+}
+
+func TestReasonsSayWhatTheyMean(t *testing.T) {
+	base := Facts{LocalProbed: true, MetadataRead: true, SessionHost: true}
+	d := Decide(Facts{Command: Idle, LocalProbed: true, MetadataRead: true, SessionHost: true, IdleAfter: 30 * time.Minute, IdleFor: 40 * time.Minute})
+	if !strings.Contains(d.Reason, "no user session for 40m0s (idleAfter 30m0s)") {
+		t.Errorf("idle reason %q", d.Reason)
+	}
+	f := base
+	f.HibernateRequested = true
+	if d := Decide(f); !strings.Contains(d.Reason, "hibernation is not enabled") || d.Outcome != Deallocate {
+		t.Errorf("reason %q", d.Reason)
+	}
+	f.HibernationEnabled, f.DryRun = true, true
+	if d := Decide(f); !strings.HasSuffix(d.Reason, "would hibernate") {
+		t.Errorf("reason %q", d.Reason)
+	}
+	f.HibernationEnabled = false
+	if d := Decide(f); !strings.HasSuffix(d.Reason, "would deallocate") {
+		t.Errorf("reason %q", d.Reason)
+	}
+	f = base
+	f.Sessions = []host.Session{{ID: 3, User: `C\bob`, State: host.StateDisconnected}, {ID: 4, State: host.StateConnected}}
+	if d := Decide(f); d.Reason != `still signed in: C\bob (session 3, Disconnected), (user not known yet: logon in progress) (session 4, Connected)` {
+		t.Errorf("reason %q", d.Reason)
+	}
+	f = base
+	f.Command, f.RebootPending = Idle, "X"
+	if d := Decide(f); !strings.Contains(d.Reason, "(X)") {
+		t.Errorf("reason %q", d.Reason)
+	}
+	f = base
+	f.Installing = "TrustedInstaller"
+	if d := Decide(f); !strings.Contains(d.Reason, "(TrustedInstaller)") {
+		t.Errorf("reason %q", d.Reason)
+	}
+}
+
 func TestOutcomeClasses(t *testing.T) {
-	for _, o := range []Outcome{SkipShutdown, SkipRecentShutdown, SkipUserSession, SkipExcluded, SkipSessionsUnknown} {
+	for _, o := range []Outcome{SkipShutdown, SkipRecentShutdown, SkipUserSession, SkipExcluded, SkipSessionsUnknown, SkipEventLogUnknown,
+		SkipServicing, SkipServicingUnknown, SkipNotSessionHost, SkipSessionHostUnknown, SkipAlreadyDecided, SkipIdleDisabled,
+		SkipNotIdleLongEnough, SkipIdleUnknown, SkipInterrupted, SkipIncomplete, SkipStale} {
 		if !o.IsSkip() || o.IsFailure() {
 			t.Errorf("%d should be a skip", o)
 		}
 	}
-	for _, o := range []Outcome{FailMetadata, FailToken, FailNotAuthorized, FailARM, FailConfig} {
+	for _, o := range []Outcome{FailMetadata, FailToken, FailNotAuthorized, FailARM, FailConfig, FailUsage, FailPanic} {
 		if o.IsSkip() || !o.IsFailure() {
 			t.Errorf("%d should be a failure", o)
+		}
+	}
+	for _, o := range []Outcome{Deallocate, Hibernate, DryRun, WarnHibernateFallback, WarnLogFileRefused, WarnSessionLiteral, WarnStateUnavailable, WarnProbeRetry, 199, 400} {
+		if o.IsSkip() || o.IsFailure() {
+			t.Errorf("%d is neither skip nor failure", o)
+		}
+	}
+	for _, o := range []Outcome{199, 300} {
+		if o.IsSkip() {
+			t.Errorf("%d is not a skip", o)
+		}
+	}
+	if Outcome(299).IsSkip() != true || Outcome(399).IsFailure() != true {
+		t.Error("range ends")
+	}
+}
+
+// Defect 11: EventCreate.exe, the event source's message file, only carries
+// messages for ids 1–1000.
+func TestEventIDsWithinEventCreateRange(t *testing.T) {
+	for _, o := range []Outcome{Deallocate, Hibernate, DryRun, SkipShutdown, SkipRecentShutdown, SkipUserSession, SkipExcluded, SkipSessionsUnknown,
+		SkipEventLogUnknown, SkipServicing, SkipServicingUnknown, SkipNotSessionHost, SkipSessionHostUnknown, SkipAlreadyDecided,
+		SkipIdleDisabled, SkipNotIdleLongEnough, SkipIdleUnknown, SkipInterrupted, SkipIncomplete, SkipStale,
+		FailMetadata, FailToken, FailNotAuthorized, FailARM, FailConfig, FailUsage, FailPanic,
+		WarnHibernateFallback, WarnLogFileRefused, WarnSessionLiteral, WarnStateUnavailable, WarnProbeRetry} {
+		if o < 1 || o > 1000 {
+			t.Errorf("event id %d outside 1–1000", o)
 		}
 	}
 }

@@ -42,9 +42,13 @@ type Session struct {
 	State SessionState
 }
 
-// Probe answers the agent's questions about the machine.
+// Probe answers the agent's questions about the machine. Every question that
+// can fail says so: the agent treats an error as "unknown", never as "no".
 type Probe interface {
-	// Sessions lists sessions (session 0 and those without a user excluded).
+	// Sessions lists every session but the services session (0). Listeners,
+	// down and initialising sessions come with an empty User; a session that
+	// vanished between listing and query is left out; any other failure to
+	// query one session is an error for the whole list.
 	Sessions() ([]Session, error)
 	// ShuttingDown reports GetSystemMetrics(SM_SHUTTINGDOWN).
 	ShuttingDown() bool
@@ -52,15 +56,34 @@ type Probe interface {
 	// (shutdown or restart initiated, any language) within the last `within`;
 	// ok is false when there is none.
 	LastShutdownInitiated(within time.Duration) (at time.Time, ok bool, err error)
+	// Servicing reports Windows servicing at work (installing names what,
+	// empty when idle) and a pending reboot (the marker found, empty when none).
+	Servicing() (installing, rebootPending string, err error)
+	// SessionHost reports whether the AVD agent registered this VM as a
+	// session host (HKLM\SOFTWARE\Microsoft\RDInfraAgent, IsRegistered = 1).
+	SessionHost() (bool, error)
+	// Uptime is the time since this boot.
+	Uptime() (time.Duration, error)
+	// ArcSignals lists the signals a standard user cannot forge that this
+	// machine is Azure Arc-enabled: the himds service registered with the
+	// service control manager, IDENTITY_ENDPOINT or IMDS_ENDPOINT in the
+	// system environment (HKLM). Empty means not Arc.
+	ArcSignals() ([]string, error)
 }
+
+// ErrSessionGone is what a single-session query returns when the session
+// ended between listing and query.
+var ErrSessionGone = errors.New("session no longer exists")
 
 // Readiness answers `avd-agent check`'s questions about local configuration.
 type Readiness interface {
 	// PolicyValues reads the DWORD values under HKLM\<contract.PolicyKey>
 	// that exist (MaxIdleTime, MaxDisconnectionTime, MaxConnectionTime, fResetBroken).
 	PolicyValues() (map[string]uint32, error)
-	// TaskRegistered reports whether the scheduled task at path exists.
-	TaskRegistered(path string) (bool, error)
+	// TaskDefinition returns the registered task's XML as Task Scheduler
+	// stores it (UTF-16 with BOM); an error wrapping fs.ErrNotExist when the
+	// task is not registered.
+	TaskDefinition(path string) ([]byte, error)
 }
 
 // EventLog writes to the Windows Application log under contract.EventSource.

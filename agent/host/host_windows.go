@@ -53,8 +53,10 @@ func SystemReadiness() Readiness { return winProbe{} }
 
 type winProbe struct{}
 
-// Sessions lists user sessions with WTSEnumerateSessionsW, skipping session 0
-// (services) and sessions nobody is attached to (listeners, idle RDP stacks).
+// Sessions lists every session but session 0 with WTSEnumerateSessionsW. The
+// user of a listener, down or initialising session is not asked (a listener
+// in state Down fails the query); for every other session the query must
+// answer, or the session must be gone, or the whole list is an error.
 func (winProbe) Sessions() ([]Session, error) {
 	var infos *windows.WTS_SESSION_INFO
 	var count uint32
@@ -67,15 +69,25 @@ func (winProbe) Sessions() ([]Session, error) {
 		if si.SessionID == 0 {
 			continue
 		}
-		user, err := sessionString(si.SessionID, wtsUserName)
-		if err != nil {
-			return nil, fmt.Errorf("WTSQuerySessionInformation(session %d): %w", si.SessionID, err)
-		}
-		if user == "" {
+		s := Session{ID: si.SessionID, State: SessionState(si.State)}
+		if s.State == StateListen || s.State == StateDown || s.State == StateInit {
+			out = append(out, s)
 			continue
 		}
-		domain, _ := sessionString(si.SessionID, wtsDomainName)
-		out = append(out, Session{ID: si.SessionID, User: joinUser(domain, user), State: SessionState(si.State)})
+		user, err := sessionString(si.SessionID, wtsUserName)
+		if err == nil && user != "" {
+			var domain string
+			domain, err = sessionString(si.SessionID, wtsDomainName)
+			user = joinUser(domain, user)
+		}
+		switch {
+		case errors.Is(err, ErrSessionGone):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("WTSQuerySessionInformation(session %d): %w", si.SessionID, err)
+		}
+		s.User = user
+		out = append(out, s)
 	}
 	return out, nil
 }
@@ -85,6 +97,9 @@ func sessionString(id uint32, class uint32) (string, error) {
 	var n uint32
 	r, _, err := procWTSQuerySessionInformationW.Call(0, uintptr(id), uintptr(class), uintptr(unsafe.Pointer(&buf)), uintptr(unsafe.Pointer(&n)))
 	if r == 0 {
+		if sessionGone(err) {
+			return "", fmt.Errorf("%w: %v", ErrSessionGone, err)
+		}
 		return "", err
 	}
 	defer windows.WTSFreeMemory(uintptr(unsafe.Pointer(buf)))
@@ -99,30 +114,47 @@ func (winProbe) ShuttingDown() bool {
 
 // LastShutdownInitiated finds the newest System event 1074 within `within`
 // by its id and time only: its text (param5, "restart"/"power off") is
-// localized, so it is never read.
-func (winProbe) LastShutdownInitiated(within time.Duration) (time.Time, bool, error) {
-	if err := procEvtQuery.Find(); err != nil {
-		return time.Time{}, false, fmt.Errorf("%w: %v", ErrEventLogUnavailable, err)
+// localized, so it is never read. It asks the Windows Event Log API
+// (EvtQuery) first; when that fails or times out it reads the same log
+// through the classic event log API (ReadEventLogW), a second reader that
+// every Windows and Wine implement. Only when both fail is the answer unknown.
+func (p winProbe) LastShutdownInitiated(within time.Duration) (time.Time, bool, error) {
+	up, _ := p.Uptime()
+	window := SinceBoot(within, up)
+	at, ok, err := evtShutdown(window)
+	if err == nil {
+		return at, ok, nil
 	}
-	up, _, _ := procGetTickCount64.Call()
-	q, err := windows.UTF16PtrFromString(ShutdownQuery(SinceBoot(within, time.Duration(up)*time.Millisecond)))
+	at, ok, legacyErr := legacyShutdown(window)
+	if legacyErr == nil {
+		return at, ok, nil
+	}
+	return time.Time{}, false, fmt.Errorf("%w: %v; classic API: %v", ErrEventLogUnavailable, err, legacyErr)
+}
+
+func evtShutdown(window time.Duration) (time.Time, bool, error) {
+	if err := procEvtQuery.Find(); err != nil {
+		return time.Time{}, false, err
+	}
+	q, err := windows.UTF16PtrFromString(ShutdownQuery(window))
 	if err != nil {
 		return time.Time{}, false, err
 	}
 	ch, _ := windows.UTF16PtrFromString("System")
 	h, _, callErr := procEvtQuery.Call(0, uintptr(unsafe.Pointer(ch)), uintptr(unsafe.Pointer(q)), evtQueryChannelPath|evtQueryReverseDirection)
 	if h == 0 {
-		return time.Time{}, false, fmt.Errorf("%w: EvtQuery: %v", ErrEventLogUnavailable, callErr)
+		return time.Time{}, false, fmt.Errorf("EvtQuery: %v", callErr)
 	}
 	defer procEvtClose.Call(h)
 	var ev uintptr
 	var returned uint32
-	r, _, callErr := procEvtNext.Call(h, 1, uintptr(unsafe.Pointer(&ev)), 2000, 0, uintptr(unsafe.Pointer(&returned)))
+	r, _, callErr := procEvtNext.Call(h, 1, uintptr(unsafe.Pointer(&ev)), 5000, 0, uintptr(unsafe.Pointer(&returned)))
 	if r == 0 {
 		if errors.Is(callErr, errorNoMoreItems) {
 			return time.Time{}, false, nil
 		}
-		return time.Time{}, false, fmt.Errorf("%w: EvtNext: %v", ErrEventLogUnavailable, callErr)
+		// ERROR_TIMEOUT included: a slow log is an unknown answer.
+		return time.Time{}, false, fmt.Errorf("EvtNext: %v", callErr)
 	}
 	defer procEvtClose.Call(ev)
 	xml, err := renderXML(ev)
@@ -137,6 +169,59 @@ func (winProbe) LastShutdownInitiated(within time.Duration) (time.Time, bool, er
 	return at, true, nil
 }
 
+const (
+	eventlogSequentialRead = 0x1
+	eventlogBackwardsRead  = 0x8
+	errorHandleEOF         = windows.Errno(38)
+	errorInsufficientBuf   = windows.Errno(122)
+)
+
+var (
+	modadvapi32       = windows.NewLazySystemDLL("advapi32.dll")
+	procOpenEventLogW = modadvapi32.NewProc("OpenEventLogW")
+	procReadEventLogW = modadvapi32.NewProc("ReadEventLogW")
+	procCloseEventLog = modadvapi32.NewProc("CloseEventLog")
+)
+
+// legacyShutdown reads the System log newest first with ReadEventLogW until
+// a record older than the window, at most 64 MiB of records.
+func legacyShutdown(window time.Duration) (time.Time, bool, error) {
+	name, _ := windows.UTF16PtrFromString("System")
+	h, _, err := procOpenEventLogW.Call(0, uintptr(unsafe.Pointer(name)))
+	if h == 0 {
+		return time.Time{}, false, fmt.Errorf("OpenEventLogW: %v", err)
+	}
+	defer procCloseEventLog.Call(h)
+	cutoff := time.Now().Add(-window)
+	buf := make([]byte, 64<<10)
+	for total := 0; total < 64<<20; {
+		var read, needed uint32
+		r, _, err := procReadEventLogW.Call(h, eventlogSequentialRead|eventlogBackwardsRead, 0,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), uintptr(unsafe.Pointer(&read)), uintptr(unsafe.Pointer(&needed)))
+		if r == 0 {
+			switch {
+			case errors.Is(err, errorHandleEOF):
+				return time.Time{}, false, nil // every record read
+			case errors.Is(err, errorInsufficientBuf) && needed > uint32(len(buf)) && needed < 16<<20:
+				buf = make([]byte, needed)
+				continue
+			}
+			return time.Time{}, false, fmt.Errorf("ReadEventLogW: %v", err)
+		}
+		total += int(read)
+		at, found, done, perr := ScanEventRecords(buf[:read], cutoff)
+		switch {
+		case perr != nil:
+			return time.Time{}, false, perr
+		case found:
+			return at, true, nil
+		case done:
+			return time.Time{}, false, nil
+		}
+	}
+	return time.Time{}, false, errors.New("ReadEventLogW: window not covered within 64 MiB of records")
+}
+
 func renderXML(ev uintptr) (string, error) {
 	var used, props uint32
 	procEvtRender.Call(0, ev, evtRenderEventXML, 0, 0, uintptr(unsafe.Pointer(&used)), uintptr(unsafe.Pointer(&props)))
@@ -149,6 +234,146 @@ func renderXML(ev uintptr) (string, error) {
 		return "", err
 	}
 	return windows.UTF16ToString(buf), nil
+}
+
+// Uptime is GetTickCount64.
+func (winProbe) Uptime() (time.Duration, error) {
+	up, _, _ := procGetTickCount64.Call()
+	return time.Duration(up) * time.Millisecond, nil
+}
+
+// Servicing: TrustedInstaller (Windows Modules Installer, which installs
+// Windows updates and features) running means installing; the usual pending
+// reboot markers mean a reboot is pending.
+func (winProbe) Servicing() (string, string, error) {
+	var installing string
+	state, err := serviceState("TrustedInstaller")
+	switch {
+	case err != nil:
+		return "", "", fmt.Errorf("querying the TrustedInstaller service: %w", err)
+	case state != 0 && state != windows.SERVICE_STOPPED:
+		installing = "TrustedInstaller (Windows Modules Installer) is running"
+	}
+	if installing == "" {
+		// Windows Update hands its packages to Component Based Servicing, which
+		// marks a servicing session in progress here.
+		k, err := registry.OpenKey(registry.LOCAL_MACHINE, cbsSessionsPendingKey, registry.QUERY_VALUE|registry.WOW64_64KEY)
+		switch {
+		case err == nil:
+			v, _, verr := k.GetIntegerValue("Exclusive")
+			k.Close()
+			if verr == nil && v != 0 {
+				installing = "Component Based Servicing has a servicing session in progress (SessionsPending\\Exclusive)"
+			} else if verr != nil && !errors.Is(verr, registry.ErrNotExist) {
+				return "", "", fmt.Errorf("reading HKLM\\%s\\Exclusive: %w", cbsSessionsPendingKey, verr)
+			}
+		case !errors.Is(err, registry.ErrNotExist):
+			return "", "", fmt.Errorf("reading HKLM\\%s: %w", cbsSessionsPendingKey, err)
+		}
+	}
+	var pending []string
+	for _, k := range rebootPendingKeys {
+		key, err := registry.OpenKey(registry.LOCAL_MACHINE, k, registry.QUERY_VALUE|registry.WOW64_64KEY)
+		switch {
+		case err == nil:
+			key.Close()
+			pending = append(pending, `HKLM\`+k)
+		case !errors.Is(err, registry.ErrNotExist):
+			return "", "", fmt.Errorf("reading HKLM\\%s: %w", k, err)
+		}
+	}
+	key, err := registry.OpenKey(registry.LOCAL_MACHINE, sessionManagerKey, registry.QUERY_VALUE|registry.WOW64_64KEY)
+	if err != nil {
+		return "", "", fmt.Errorf("reading HKLM\\%s: %w", sessionManagerKey, err)
+	}
+	defer key.Close()
+	ops, _, err := key.GetStringsValue("PendingFileRenameOperations")
+	switch {
+	case err == nil && len(ops) > 0:
+		pending = append(pending, "PendingFileRenameOperations")
+	case err != nil && !errors.Is(err, registry.ErrNotExist):
+		return "", "", fmt.Errorf("reading PendingFileRenameOperations: %w", err)
+	}
+	return installing, strings.Join(pending, ", "), nil
+}
+
+const cbsSessionsPendingKey = `SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\SessionsPending`
+
+const sessionManagerKey = `SYSTEM\CurrentControlSet\Control\Session Manager`
+
+var rebootPendingKeys = []string{
+	`SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\RebootPending`,
+	`SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired`,
+}
+
+// serviceState returns the service's current state, 0 when it is not installed.
+func serviceState(name string) (uint32, error) {
+	m, err := windows.OpenSCManager(nil, nil, windows.SC_MANAGER_CONNECT)
+	if err != nil {
+		return 0, err
+	}
+	defer windows.CloseServiceHandle(m)
+	n, _ := windows.UTF16PtrFromString(name)
+	s, err := windows.OpenService(m, n, windows.SERVICE_QUERY_STATUS)
+	if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer windows.CloseServiceHandle(s)
+	var st windows.SERVICE_STATUS
+	if err := windows.QueryServiceStatus(s, &st); err != nil {
+		return 0, err
+	}
+	return st.CurrentState, nil
+}
+
+// SessionHost reads IsRegistered, which the AVD agent (RDInfraAgent) sets to 1
+// once the VM joined a host pool.
+func (winProbe) SessionHost() (bool, error) {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, SessionHostKey, registry.QUERY_VALUE|registry.WOW64_64KEY)
+	if errors.Is(err, registry.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading HKLM\\%s: %w", SessionHostKey, err)
+	}
+	defer k.Close()
+	v, _, err := k.GetIntegerValue("IsRegistered")
+	if errors.Is(err, registry.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading HKLM\\%s\\IsRegistered: %w", SessionHostKey, err)
+	}
+	return v == 1, nil
+}
+
+// ArcSignals: the himds service (Azure Connected Machine agent) registered
+// with the service control manager, and the endpoint variables in the system
+// environment. Files under %ProgramData% and the process environment are not
+// consulted: a standard user can create the one, and the other is ours.
+func (winProbe) ArcSignals() ([]string, error) {
+	var out []string
+	state, err := serviceState("himds")
+	if err != nil {
+		return nil, fmt.Errorf("querying the himds service: %w", err)
+	}
+	if state != 0 {
+		out = append(out, "service himds (Azure Connected Machine agent) is registered")
+	}
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, sessionManagerKey+`\Environment`, registry.QUERY_VALUE|registry.WOW64_64KEY)
+	if err != nil {
+		return nil, fmt.Errorf("reading the system environment: %w", err)
+	}
+	defer k.Close()
+	for _, name := range []string{"IDENTITY_ENDPOINT", "IMDS_ENDPOINT"} {
+		if v, _, err := k.GetStringValue(name); err == nil && v != "" {
+			out = append(out, name+" is set in the system environment")
+		}
+	}
+	return out, nil
 }
 
 // PolicyValues reads the Session Time Limits DWORDs under HKLM.
@@ -171,23 +396,15 @@ func (winProbe) PolicyValues() (map[string]uint32, error) {
 	return out, nil
 }
 
-// TaskRegistered looks for the task's definition file: Task Scheduler 2.0
+// TaskDefinition reads the task's definition file: Task Scheduler 2.0
 // stores every registered task as XML under %SystemRoot%\System32\Tasks,
 // which SYSTEM can read, so no COM is needed.
-func (winProbe) TaskRegistered(path string) (bool, error) {
+func (winProbe) TaskDefinition(path string) ([]byte, error) {
 	root := os.Getenv("SystemRoot")
 	if root == "" {
 		root = `C:\Windows`
 	}
-	file := filepath.Join(root, "System32", "Tasks", strings.TrimPrefix(path, `\`))
-	_, err := os.Stat(file)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, os.ErrNotExist):
-		return false, nil
-	}
-	return false, err
+	return os.ReadFile(filepath.Join(root, "System32", "Tasks", strings.TrimPrefix(path, `\`)))
 }
 
 // OpenEventLog opens the Application log under contract.EventSource,

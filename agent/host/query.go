@@ -1,10 +1,14 @@
 package host
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
+	"syscall"
 	"time"
+	"unicode/utf16"
 )
 
 // ErrEventLogUnavailable means the System log could not be queried (the
@@ -48,4 +52,66 @@ func joinUser(domain, user string) string {
 		return user
 	}
 	return domain + `\` + user
+}
+
+// SessionHostKey is where the AVD agent records its registration (HKLM).
+const SessionHostKey = `SOFTWARE\Microsoft\RDInfraAgent`
+
+// errCtxWinstationNotFound is ERROR_CTX_WINSTATION_NOT_FOUND ("the specified
+// session cannot be found"): the one answer that means a session is gone.
+const errCtxWinstationNotFound = 7022
+
+// sessionGone reports whether a WTSQuerySessionInformation error means the
+// session ended between listing and query; every other error is a failure.
+func sessionGone(err error) bool {
+	var errno syscall.Errno
+	return errors.As(err, &errno) && uintptr(errno) == errCtxWinstationNotFound
+}
+
+// EVENTLOGRECORD layout (winnt.h): fixed header of 56 bytes, then the
+// source name as NUL-terminated UTF-16.
+const (
+	eventRecordHeader    = 56
+	eventRecordSignature = 0x654c664c // "LfLe"
+	shutdownEventID      = 1074
+	shutdownSource       = "User32"
+)
+
+// ScanEventRecords walks EVENTLOGRECORDs read newest first (ReadEventLogW
+// with EVENTLOG_BACKWARDS_READ). It reports the time of the first event
+// 1074 from User32 generated at or after cutoff (found), or done when it met
+// a record older than cutoff (nothing newer can follow).
+func ScanEventRecords(buf []byte, cutoff time.Time) (at time.Time, found, done bool, err error) {
+	for off := 0; off < len(buf); {
+		if len(buf)-off < eventRecordHeader {
+			return time.Time{}, false, false, fmt.Errorf("event record at offset %d truncated", off)
+		}
+		rec := buf[off:]
+		length := int(binary.LittleEndian.Uint32(rec[0:]))
+		if binary.LittleEndian.Uint32(rec[4:]) != eventRecordSignature || length < eventRecordHeader || length > len(rec) {
+			return time.Time{}, false, false, fmt.Errorf("event record at offset %d malformed", off)
+		}
+		generated := time.Unix(int64(binary.LittleEndian.Uint32(rec[12:])), 0)
+		if generated.Before(cutoff) {
+			return time.Time{}, false, true, nil
+		}
+		id := binary.LittleEndian.Uint32(rec[20:]) & 0xFFFF
+		if id == shutdownEventID && strings.EqualFold(recordSource(rec[eventRecordHeader:length]), shutdownSource) {
+			return generated, true, false, nil
+		}
+		off += length
+	}
+	return time.Time{}, false, false, nil
+}
+
+func recordSource(b []byte) string {
+	var u []uint16
+	for i := 0; i+1 < len(b); i += 2 {
+		c := binary.LittleEndian.Uint16(b[i:])
+		if c == 0 {
+			break
+		}
+		u = append(u, c)
+	}
+	return string(utf16.Decode(u))
 }

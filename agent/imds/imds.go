@@ -86,6 +86,17 @@ func retryable(code int) bool {
 
 // Instance fetches and validates the compute metadata.
 func (c *Client) Instance(ctx context.Context) (Instance, error) {
+	body, err := c.fetch(ctx, strings.TrimRight(c.Base, "/")+"/metadata/instance?api-version="+APIVersion, retryable)
+	if err != nil {
+		return Instance{}, err
+	}
+	return Parse(body)
+}
+
+// fetch GETs url with Metadata: true until it answers 200, a status retry
+// does not accept, or the deadline passes; ≥ 250 ms between attempts keeps
+// us under IMDS's 5 requests per second.
+func (c *Client) fetch(ctx context.Context, url string, retry func(int) bool) ([]byte, error) {
 	deadline := c.Deadline
 	if deadline <= 0 {
 		deadline = 60 * time.Second
@@ -96,29 +107,80 @@ func (c *Client) Instance(ctx context.Context) (Instance, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-
-	url := strings.TrimRight(c.Base, "/") + "/metadata/instance?api-version=" + APIVersion
-	delay := 250 * time.Millisecond // ≥ 200 ms keeps us under IMDS's 5 requests/s
+	delay := 250 * time.Millisecond
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		body, status, err := c.get(ctx, url)
 		switch {
 		case err == nil && status == http.StatusOK:
-			return Parse(body)
-		case err == nil && !retryable(status):
-			return Instance{}, fmt.Errorf("IMDS answered %d: %s", status, snippet(body))
+			return body, nil
+		case err == nil && !retry(status):
+			return nil, fmt.Errorf("IMDS answered %d: %s", status, snippet(body))
 		case err != nil:
 			lastErr = err
 		default:
 			lastErr = fmt.Errorf("IMDS answered %d: %s", status, snippet(body))
 		}
 		if err := sleep(ctx, delay); err != nil {
-			return Instance{}, fmt.Errorf("IMDS not reachable after %d attempts within %s: %w", attempt, deadline, lastErr)
+			return nil, fmt.Errorf("IMDS not reachable after %d attempts within %s: %w", attempt, deadline, lastErr)
 		}
 		if delay < 5*time.Second {
 			delay *= 2
 		}
 	}
+}
+
+// TokenAPIVersion is the managed-identity token endpoint's api-version.
+const TokenAPIVersion = "2018-02-01"
+
+// Token is a managed-identity access token.
+type Token struct {
+	AccessToken string
+	ExpiresOn   time.Time
+}
+
+// tokenRetryable adds 404 (IMDS documents it while the identity is being
+// set up) to the transient statuses.
+func tokenRetryable(code int) bool { return code == http.StatusNotFound || retryable(code) }
+
+// Token asks this VM's IMDS token endpoint for a token for resource (an ARM
+// audience), for the system-assigned identity or the user-assigned one named
+// by clientID or resourceID. Nothing else is consulted: no environment
+// variable, no file can redirect the request.
+func (c *Client) Token(ctx context.Context, resource, clientID, resourceID string) (Token, error) {
+	if clientID != "" && resourceID != "" {
+		return Token{}, errors.New("give either a client id or a resource id for the managed identity, not both")
+	}
+	q := url.Values{"api-version": {TokenAPIVersion}, "resource": {resource}}
+	switch {
+	case clientID != "":
+		q.Set("client_id", clientID)
+	case resourceID != "":
+		q.Set("msi_res_id", resourceID)
+	}
+	body, err := c.fetch(ctx, strings.TrimRight(c.Base, "/")+"/metadata/identity/oauth2/token?"+q.Encode(), tokenRetryable)
+	if err != nil {
+		return Token{}, fmt.Errorf("managed identity token for %s: %w", resource, err)
+	}
+	var doc struct {
+		AccessToken string          `json:"access_token"`
+		ExpiresOn   json.RawMessage `json:"expires_on"`
+		TokenType   string          `json:"token_type"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return Token{}, fmt.Errorf("managed identity token for %s: not JSON: %v", resource, err)
+	}
+	if doc.AccessToken == "" {
+		return Token{}, fmt.Errorf("managed identity token for %s: IMDS answered without access_token", resource)
+	}
+	if doc.TokenType != "" && !strings.EqualFold(doc.TokenType, "Bearer") {
+		return Token{}, fmt.Errorf("managed identity token for %s: token_type %q, want Bearer", resource, doc.TokenType)
+	}
+	secs, err := strconv.ParseInt(strings.Trim(string(doc.ExpiresOn), `"`), 10, 64)
+	if err != nil {
+		return Token{}, fmt.Errorf("managed identity token for %s: expires_on %s is not a Unix time", resource, doc.ExpiresOn)
+	}
+	return Token{AccessToken: doc.AccessToken, ExpiresOn: time.Unix(secs, 0)}, nil
 }
 
 func (c *Client) get(ctx context.Context, url string) ([]byte, int, error) {
@@ -211,11 +273,12 @@ func Parse(body []byte) (Instance, error) {
 	return in, nil
 }
 
-// HasTag reports whether the instance carries tag name=value; tag names are
-// case-insensitive in Azure, values are compared exactly after trimming.
+// HasTag reports whether the instance carries tag name=value. Tag names are
+// case-insensitive in Azure; values are compared case-insensitively too
+// (after trimming), so avdgen-exclude=True excludes as well as =true.
 func (in Instance) HasTag(name, value string) bool {
 	for k, v := range in.Tags {
-		if strings.EqualFold(k, name) && strings.TrimSpace(v) == value {
+		if strings.EqualFold(k, name) && strings.EqualFold(strings.TrimSpace(v), strings.TrimSpace(value)) {
 			return true
 		}
 	}

@@ -118,3 +118,58 @@ func TestNoProxyForIMDS(t *testing.T) {
 		t.Errorf("ARM proxy = %v, want the configured proxy", p)
 	}
 }
+
+// Defect 4: avdgen-exclude=True excludes as well as =true.
+func TestHasTagValueIgnoresCase(t *testing.T) {
+	in := Instance{Tags: map[string]string{"AVDGEN-EXCLUDE": " True "}}
+	if !in.HasTag("avdgen-exclude", "true") || !in.HasTag("avdgen-exclude", "TRUE") || in.HasTag("avdgen-exclude", "yes") {
+		t.Errorf("HasTag case handling wrong for %v", in.Tags)
+	}
+}
+
+// Defect 5: the token comes from this VM's IMDS with one GET per attempt.
+func TestTokenFromIMDS(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.Method != http.MethodGet || r.URL.Path != "/metadata/identity/oauth2/token" || r.Header.Get("Metadata") != "true" ||
+			q.Get("api-version") != TokenAPIVersion || q.Get("resource") != "https://management.azure.com" || q.Get("client_id") != "cid" {
+			t.Errorf("request %s %s %v", r.Method, r.URL, r.Header)
+		}
+		if calls.Add(1) == 1 {
+			w.WriteHeader(404) // identity not ready yet: retried
+			return
+		}
+		w.Write([]byte(`{"access_token":"tok","expires_on":"4102444800","token_type":"Bearer"}`))
+	}))
+	defer srv.Close()
+	c := &Client{Base: srv.URL, HTTP: &http.Client{Transport: testnet.Guard(t, nil)}, Sleep: func(context.Context, time.Duration) error { return nil }}
+	tok, err := c.Token(context.Background(), "https://management.azure.com", "cid", "")
+	if err != nil || tok.AccessToken != "tok" || tok.ExpiresOn.Unix() != 4102444800 || calls.Load() != 2 {
+		t.Fatalf("%+v %v after %d calls", tok, err, calls.Load())
+	}
+	if _, err := c.Token(context.Background(), "r", "a", "b"); err == nil {
+		t.Error("both identities accepted")
+	}
+}
+
+func TestTokenRejectsBadAnswers(t *testing.T) {
+	for name, body := range map[string]string{
+		"not json":   `{`,
+		"no token":   `{"expires_on":"1"}`,
+		"pop token":  `{"access_token":"t","expires_on":"1","token_type":"PoP"}`,
+		"bad expiry": `{"access_token":"t","expires_on":"soon"}`,
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("msi_res_id") != "/x" {
+				t.Errorf("%s: query %v", name, r.URL.Query())
+			}
+			w.Write([]byte(body))
+		}))
+		c := &Client{Base: srv.URL, HTTP: &http.Client{Transport: testnet.Guard(t, nil)}}
+		if _, err := c.Token(context.Background(), "r", "", "/x"); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+		srv.Close()
+	}
+}

@@ -1,6 +1,10 @@
-// Package logoff is what `avd-agent logoff` does, in order: shutdown check,
-// grace period, session and shutdown check again, IMDS, exclusion tag,
-// managed-identity token, deallocate. Every step logs its reason.
+// Package logoff is what `avd-agent logoff` and `avd-agent idle` do. Logoff,
+// in order: one decision per logoff (state file), shutdown/servicing/host
+// checks, grace period, every local check again with the sessions, IMDS and
+// the exclusion tag, the managed-identity token, and immediately before each
+// deallocate POST every local check once more. Idle: every local check, how
+// long no session has existed, then the same path. Any probe that cannot
+// answer (after one bounded retry) means "skip, and say why".
 package logoff
 
 import (
@@ -11,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/avdgen/avdgen/agent/agentlog"
@@ -21,6 +26,11 @@ import (
 	"github.com/avdgen/avdgen/agent/identity"
 	"github.com/avdgen/avdgen/agent/imds"
 )
+
+// MaxCheckAge bounds the time between the last local check and a deallocate
+// POST: the check runs right before every attempt, and a check that took
+// longer than this (slow probes, retries) is not acted on.
+const MaxCheckAge = 2 * time.Minute
 
 // Config is the validated command line.
 type Config struct {
@@ -38,23 +48,34 @@ type Config struct {
 	ARMEndpoint string
 	// ShutdownWindow is how far back event 1074 counts (default 10 min).
 	ShutdownWindow time.Duration
+	// AllowUnregistered lets the agent act on a VM the AVD agent has not
+	// registered as a session host (unusual images); off by default.
+	AllowUnregistered bool
+	// IdleAfter is the idle safety net's threshold (idle command; 0 = never).
+	IdleAfter time.Duration
 }
 
 // Deps are the agent's seams to the machine and the network.
 type Deps struct {
 	Probe host.Probe
-	// HTTP carries IMDS, token and ARM requests (never through a proxy).
+	// HTTP carries IMDS, token and ARM requests.
 	HTTP *http.Client
-	// Sleep waits (the grace period, IMDS backoff); tests make it instant.
+	// Sleep waits (the grace period, retries); tests make it instant.
 	Sleep func(context.Context, time.Duration) error
-	Log   *agentlog.Logger
-	// Getenv and Identity.Source feed identity.CheckSource.
-	Getenv   func(string) string
-	Identity identity.Options
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	Log *agentlog.Logger
+	// State remembers decisions and the last session seen; nil when the
+	// protected folder is not usable.
+	State *State
 	// Retry tunes ARM retries (zero: azure.DefaultRetry).
 	Retry policy.RetryOptions
-	// TokenTimeout bounds GetToken (default 30 s; MSAL would retry ~90 s).
+	// TokenTimeout bounds the token request with its retries (default 30 s).
 	TokenTimeout time.Duration
+	// ProbeTimeout bounds one probe call (default 30 s); ProbeRetryDelay is
+	// the wait before the one retry (default 2 s).
+	ProbeTimeout    time.Duration
+	ProbeRetryDelay time.Duration
 }
 
 // Result is the final decision and, for failures, the error.
@@ -63,119 +84,384 @@ type Result struct {
 	Err      error
 }
 
-// Run performs the logoff job.
-func Run(ctx context.Context, cfg Config, d Deps) Result {
+// run is one invocation's state.
+type run struct {
+	cfg       Config
+	d         Deps
+	log       *agentlog.Logger
+	facts     decide.Facts
+	lastCheck time.Time
+	session   string // the logoff's session id, "" when unknown
+}
+
+func newRun(cfg Config, d Deps, cmd decide.Command) *run {
 	if cfg.ShutdownWindow == 0 {
 		cfg.ShutdownWindow = 10 * time.Minute
 	}
-	log := d.Log
-	log.Log(agentlog.Info, 0, "logoff of session %q user %q: grace %s, hibernate %v, dry-run %v", cfg.Session, cfg.User, cfg.Grace, cfg.Hibernate, cfg.DryRun)
-
-	facts := decide.Facts{HibernateRequested: cfg.Hibernate, DryRun: cfg.DryRun}
-	// 1. Shutdown or restart in progress, or initiated recently.
-	facts.ShuttingDownAtStart = d.Probe.ShuttingDown()
-	facts.RecentShutdownEvent = recentShutdown(d, cfg.ShutdownWindow)
-	if dec := decide.Decide(facts); !dec.Act() && dec.Outcome != decide.DryRun {
-		return finish(log, dec, nil)
+	if d.Now == nil {
+		d.Now = time.Now
 	}
+	if d.Sleep == nil {
+		d.Sleep = imds.SleepContext
+	}
+	if d.ProbeTimeout == 0 {
+		d.ProbeTimeout = 30 * time.Second
+	}
+	if d.ProbeRetryDelay == 0 {
+		d.ProbeRetryDelay = 2 * time.Second
+	}
+	if d.TokenTimeout == 0 {
+		d.TokenTimeout = 30 * time.Second
+	}
+	return &run{cfg: cfg, d: d, log: d.Log, facts: decide.Facts{
+		Command: cmd, HibernateRequested: cfg.Hibernate, DryRun: cfg.DryRun,
+		AllowUnregistered: cfg.AllowUnregistered, IdleAfter: cfg.IdleAfter,
+	}}
+}
 
-	// 2. Grace period: while Windows shuts down, it kills us here.
+// Run performs the logoff job.
+func Run(ctx context.Context, cfg Config, d Deps) Result {
+	r := newRun(cfg, d, decide.Logoff)
+	r.log.Log(agentlog.Info, 0, "logoff of session %q user %q: grace %s, hibernate %v, dry-run %v", cfg.Session, cfg.User, cfg.Grace, cfg.Hibernate, cfg.DryRun)
+	if SessionKnown(cfg.Session) {
+		r.session = cfg.Session
+	}
+	// An empty session is a run started by hand: no logoff to deduplicate.
+	if !SessionKnown(cfg.Session) && cfg.Session != "" {
+		r.log.Log(agentlog.Warning, uint32(decide.WarnSessionLiteral), "the task passed session id %q, not a number: its value queries were lost (was the task re-saved in GPMC?); deciding without one-decision-per-logoff protection. Fix: redeploy the avdgen task", cfg.Session)
+	}
+	if res, done := r.alreadyDecided(); done {
+		return res
+	}
+	r.remember(func(rec *Record) { rec.LastSessionSeen = r.d.Now().UTC() })
+
+	// 1. Shutdown, servicing, registration before waiting. The session that
+	// just logged off may still be listed, so sessions wait for the grace.
+	if dec, stop := r.check(ctx, false); stop {
+		return r.finish(dec, nil)
+	}
+	// 2. Grace period: while Windows shuts down, it kills or cancels us here.
 	if cfg.Grace > 0 {
-		log.Log(agentlog.Info, 0, "waiting %s before deciding", cfg.Grace)
-		if err := d.Sleep(ctx, cfg.Grace); err != nil {
-			return finish(log, decide.Decision{Outcome: decide.SkipShutdown, Reason: "interrupted during the grace period: " + err.Error()}, nil)
+		r.log.Log(agentlog.Info, 0, "waiting %s before deciding", cfg.Grace)
+		if err := r.d.Sleep(ctx, cfg.Grace); err != nil {
+			return r.finish(interrupted("during the grace period", err), nil)
 		}
 	}
-	facts.ShuttingDownAfterGrace = d.Probe.ShuttingDown()
-	if !facts.RecentShutdownEvent {
-		facts.RecentShutdownEvent = recentShutdown(d, cfg.ShutdownWindow)
+	// 3. Everything again, now with the sessions.
+	if dec, stop := r.check(ctx, true); stop {
+		return r.finish(dec, nil)
 	}
-	facts.Sessions, facts.SessionsErr = d.Probe.Sessions()
-	if dec := decide.Decide(facts); !dec.Act() && dec.Outcome != decide.DryRun {
-		return finish(log, dec, nil)
-	}
+	return r.act(ctx)
+}
 
-	// 3. Who am I?
-	md := &imds.Client{Base: cfg.IMDSBase, HTTP: d.HTTP, Sleep: d.Sleep}
+// RunIdle is the safety net for the restart gap: deallocate when no user
+// session has existed for IdleAfter, counted from boot or from the last
+// session seen (by an idle run or a logoff), whichever is later.
+func RunIdle(ctx context.Context, cfg Config, d Deps) Result {
+	r := newRun(cfg, d, decide.Idle)
+	r.log.Log(agentlog.Info, 0, "idle check: idleAfter %s, hibernate %v, dry-run %v", cfg.IdleAfter, cfg.Hibernate, cfg.DryRun)
+	if cfg.IdleAfter <= 0 {
+		return r.finish(decide.Decide(r.facts), nil)
+	}
+	if dec, stop := r.check(ctx, true); stop && dec.Outcome == decide.SkipInterrupted {
+		return r.finish(dec, nil)
+	}
+	r.facts.IdleFor, r.facts.IdleErr = r.idleFor()
+	if dec, stop := decide.Stop(r.facts); stop {
+		return r.finish(dec, nil)
+	}
+	return r.act(ctx)
+}
+
+// idleFor updates the state with what this run saw and says how long no
+// session has existed. Without a usable state file it does not know.
+func (r *run) idleFor() (time.Duration, error) {
+	now := r.d.Now().UTC()
+	if r.d.State == nil {
+		return 0, errors.New("the state file in the protected folder is not usable")
+	}
+	rec, found, err := r.d.State.Load()
+	if err != nil {
+		return 0, err
+	}
+	busy := r.facts.SessionsErr != nil
+	for _, s := range r.facts.Sessions {
+		busy = busy || decide.Busy(s)
+	}
+	if busy || !found {
+		rec.LastSessionSeen = now
+		if err := r.d.State.Save(rec); err != nil {
+			return 0, err
+		}
+		if !found {
+			return 0, errors.New("first idle check on this host: the idle clock starts now")
+		}
+		return 0, nil
+	}
+	up, err := r.d.Probe.Uptime()
+	if err != nil {
+		return 0, fmt.Errorf("uptime: %w", err)
+	}
+	since := now.Add(-up)
+	if rec.LastSessionSeen.After(since) {
+		since = rec.LastSessionSeen
+	}
+	if since.After(now) {
+		return 0, fmt.Errorf("last session seen at %s, in the future", since.Format(time.RFC3339))
+	}
+	return now.Sub(since), nil
+}
+
+// SessionKnown reports whether the task passed a real session id (a
+// re-saved task passes the literal "$(SessionId)").
+func SessionKnown(s string) bool {
+	if s == "" || len(s) > 10 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// alreadyDecided: the second run for the same logoff (event 23 after 7002,
+// queued behind the first) exits at once when the first one decided.
+func (r *run) alreadyDecided() (Result, bool) {
+	if r.session == "" || r.d.State == nil {
+		return Result{}, false
+	}
+	rec, _, err := r.d.State.Load()
+	if err != nil {
+		r.log.Log(agentlog.Warning, uint32(decide.WarnStateUnavailable), "state file unreadable (%v); deciding again", err)
+		return Result{}, false
+	}
+	age := r.d.Now().Sub(rec.DecidedAt)
+	if rec.DecidedSession != r.session || age < 0 || age > r.cfg.Grace+15*time.Minute {
+		return Result{}, false
+	}
+	dec := decide.Decision{Outcome: decide.SkipAlreadyDecided, Reason: fmt.Sprintf(
+		"session %s's logoff was already decided %s ago (event %d: %s); this is its second trigger", r.session, age.Round(time.Second), rec.DecidedOutcome, rec.DecidedReason)}
+	return r.finish(dec, nil), true
+}
+
+func (r *run) remember(update func(*Record)) {
+	if r.d.State == nil {
+		return
+	}
+	rec, _, err := r.d.State.Load()
+	if err == nil {
+		update(&rec)
+		err = r.d.State.Save(rec)
+	}
+	if err != nil {
+		r.log.Log(agentlog.Warning, uint32(decide.WarnStateUnavailable), "state file: %v", err)
+	}
+}
+
+// check asks every local probe (sessions too when withSessions), then
+// applies the stop rules to all facts known so far.
+func (r *run) check(ctx context.Context, withSessions bool) (decide.Decision, bool) {
+	started := r.d.Now()
+	f := &r.facts
+	f.ShuttingDown = f.ShuttingDown || r.d.Probe.ShuttingDown()
+	type shutdown struct{ recent bool }
+	ev, err := ask(ctx, r, "System event 1074", func() (shutdown, error) {
+		_, ok, err := r.d.Probe.LastShutdownInitiated(r.cfg.ShutdownWindow)
+		return shutdown{ok}, err
+	})
+	f.RecentShutdownEvent, f.EventLogErr = f.RecentShutdownEvent || ev.recent, err
+	type servicing struct{ installing, pending string }
+	sv, err := ask(ctx, r, "servicing state", func() (servicing, error) {
+		i, p, err := r.d.Probe.Servicing()
+		return servicing{i, p}, err
+	})
+	f.Installing, f.RebootPending, f.ServicingErr = sv.installing, sv.pending, err
+	f.SessionHost, f.SessionHostErr = ask(ctx, r, "session host registration", r.d.Probe.SessionHost)
+	if withSessions {
+		f.Sessions, f.SessionsErr = ask(ctx, r, "user sessions", r.d.Probe.Sessions)
+		f.LocalProbed = true
+		r.lastCheck = started
+	}
+	if ctx.Err() != nil {
+		return interrupted("while checking the host", ctx.Err()), true
+	}
+	return decide.Stop(*f)
+}
+
+// ask calls a probe with a time limit, and once more after a short wait if
+// it failed. A probe that never returns is abandoned, not waited for.
+func ask[T any](ctx context.Context, r *run, what string, probe func() (T, error)) (T, error) {
+	v, err := within(ctx, r.d.ProbeTimeout, probe)
+	if err == nil || ctx.Err() != nil {
+		return v, err
+	}
+	r.log.Log(agentlog.Warning, uint32(decide.WarnProbeRetry), "%s: %v; asking once more in %s", what, err, r.d.ProbeRetryDelay)
+	if serr := r.d.Sleep(ctx, r.d.ProbeRetryDelay); serr != nil {
+		return v, fmt.Errorf("%w (retry cancelled: %v)", err, serr)
+	}
+	v, err2 := within(ctx, r.d.ProbeTimeout, probe)
+	if err2 != nil {
+		return v, fmt.Errorf("failed twice: %v; then %w", err, err2)
+	}
+	return v, nil
+}
+
+func within[T any](ctx context.Context, limit time.Duration, probe func() (T, error)) (T, error) {
+	type answer struct {
+		v     T
+		err   error
+		panic any
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		var a answer
+		defer func() {
+			if p := recover(); p != nil {
+				a = answer{panic: p}
+			}
+			ch <- a
+		}()
+		a.v, a.err = probe()
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	var zero T
+	select {
+	case a := <-ch:
+		if a.panic != nil {
+			panic(a.panic) // on the caller's goroutine, where Main recovers it
+		}
+		return a.v, a.err
+	case <-t.C:
+		return zero, fmt.Errorf("no answer within %s", limit)
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+func interrupted(when string, err error) decide.Decision {
+	return decide.Decision{Outcome: decide.SkipInterrupted, Reason: fmt.Sprintf("interrupted %s (%v): Windows is shutting down or the task was stopped; nothing sent", when, err)}
+}
+
+// act reads IMDS, gets the token and deallocates behind the last-moment gate.
+func (r *run) act(ctx context.Context) Result {
+	cfg, f := r.cfg, &r.facts
+	if err := identity.CheckArc(r.d.Probe.ArcSignals()); err != nil {
+		return r.finish(decide.Decision{Outcome: decide.FailConfig, Reason: err.Error()}, err)
+	}
+	md := &imds.Client{Base: cfg.IMDSBase, HTTP: r.d.HTTP, Sleep: r.d.Sleep}
 	inst, err := md.Instance(ctx)
 	if err != nil {
-		return finish(log, decide.Decision{Outcome: decide.FailMetadata, Reason: "instance metadata: " + err.Error()}, err)
+		return r.finish(decide.Decision{Outcome: decide.FailMetadata, Reason: "instance metadata: " + err.Error()}, err)
 	}
 	cloud, err := azure.CloudByEnvironment(inst.Environment)
 	if err != nil {
-		return finish(log, decide.Decision{Outcome: decide.FailMetadata, Reason: err.Error()}, err)
+		return r.finish(decide.Decision{Outcome: decide.FailMetadata, Reason: err.Error()}, err)
 	}
-	log.Log(agentlog.Info, 0, "this VM is %s in %s", inst.ResourceID, cloud.Environment)
-	facts.Excluded = cfg.ExcludeName != "" && inst.HasTag(cfg.ExcludeName, cfg.ExcludeValue)
-	facts.HibernationEnabled = inst.HibernationEnabled
-	dec := decide.Decide(facts)
-	if !dec.Act() && dec.Outcome != decide.DryRun {
-		return finish(log, dec, nil)
+	r.log.Log(agentlog.Info, 0, "this VM is %s in %s", inst.ResourceID, cloud.Environment)
+	f.MetadataRead = true
+	f.Excluded = cfg.ExcludeName != "" && inst.HasTag(cfg.ExcludeName, cfg.ExcludeValue)
+	f.HibernationEnabled = inst.HibernationEnabled
+	if dec, stop := decide.Stop(*f); stop {
+		return r.finish(dec, nil)
 	}
 
-	// 4. Token for this cloud's Resource Manager.
-	idOpts := d.Identity
-	idOpts.IMDSBase, idOpts.ClientID, idOpts.ResourceID = cfg.IMDSBase, cfg.IdentityClientID, cfg.IdentityResourceID
-	idOpts.Getenv = d.Getenv
-	if d.HTTP != nil {
-		idOpts.Transport = d.HTTP.Transport
-	}
-	cred, err := identity.NewCredential(idOpts)
+	tokenClient := &imds.Client{Base: cfg.IMDSBase, HTTP: r.d.HTTP, Sleep: r.d.Sleep, Deadline: r.d.TokenTimeout}
+	tok, err := tokenClient.Token(ctx, strings.TrimSuffix(cloud.ARMAudience, "/"), cfg.IdentityClientID, cfg.IdentityResourceID)
 	if err != nil {
-		return finish(log, decide.Decision{Outcome: decide.FailConfig, Reason: err.Error()}, err)
+		reason := fmt.Sprintf("%v (the %s must exist on this VM)", err, identity.Describe(cfg.IdentityClientID, cfg.IdentityResourceID))
+		return r.finish(decide.Decision{Outcome: decide.FailToken, Reason: reason}, err)
 	}
-	timeout := d.TokenTimeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	tok, err := identity.Token(ctx, cred, cloud, timeout)
-	if err != nil {
-		return finish(log, decide.Decision{Outcome: decide.FailToken, Reason: err.Error()}, err)
-	}
+	dec := decide.Decide(*f)
 	if dec.Outcome == decide.DryRun {
-		return finish(log, dec, nil)
+		if stop := r.lastMoment(ctx); stop != nil {
+			return r.finish(stop.dec, nil)
+		}
+		return r.finish(dec, nil)
+	}
+	if !dec.Act() {
+		return r.finish(dec, nil)
 	}
 
-	// 5. Deallocate exactly the VM IMDS named.
-	client, err := armvm.New(azure.ARM{Cloud: cloud, Endpoint: cfg.ARMEndpoint, HTTPClient: d.HTTP, Retry: d.Retry},
-		identity.StaticCredential{Token: tok})
+	client, err := armvm.New(azure.ARM{Cloud: cloud, Endpoint: cfg.ARMEndpoint, HTTPClient: r.d.HTTP, Retry: r.d.Retry, PerRetry: []policy.Policy{gate{r}}},
+		identity.StaticCredential{Token: azcore.AccessToken{Token: tok.AccessToken, ExpiresOn: tok.ExpiresOn}})
 	if err != nil {
-		return finish(log, decide.Decision{Outcome: decide.FailConfig, Reason: err.Error()}, err)
+		return r.finish(decide.Decision{Outcome: decide.FailConfig, Reason: err.Error()}, err)
 	}
 	res, err := client.Deallocate(ctx, inst.ResourceID, dec.Hibernate)
+	var stop *stopError
+	if errors.As(err, &stop) {
+		return r.finish(stop.dec, nil)
+	}
 	if res.FellBack {
-		log.Log(agentlog.Warning, uint32(decide.WarnHibernateFallback), "hibernation refused by ARM (409); deallocated without hibernating")
+		r.log.Log(agentlog.Warning, uint32(decide.WarnHibernateFallback), "hibernation refused by ARM (409); deallocated without hibernating")
 		dec = decide.Decision{Outcome: decide.Deallocate, Reason: dec.Reason + "; hibernate refused, plain deallocate sent"}
 	}
 	var authErr *armvm.AuthorizationError
-	switch {
-	case errors.As(err, &authErr):
-		return finish(log, decide.Decision{Outcome: decide.FailNotAuthorized, Reason: err.Error()}, err)
-	case err != nil:
-		return finish(log, decide.Decision{Outcome: decide.FailARM, Reason: err.Error()}, err)
+	if errors.As(err, &authErr) {
+		return r.finish(decide.Decision{Outcome: decide.FailNotAuthorized, Reason: err.Error()}, err)
+	}
+	if err != nil {
+		return r.finish(decide.Decision{Outcome: decide.FailARM, Reason: err.Error()}, err)
 	}
 	dec.Reason += fmt.Sprintf(" (ARM answered %d)", res.StatusCode)
-	return finish(log, dec, nil)
+	return r.finish(dec, nil)
 }
 
-// recentShutdown asks for event 1074. An unreadable event log is logged and
-// treated as "none seen": SM_SHUTTINGDOWN and the grace period (Windows kills
-// the agent while shutting down) still guard a restart.
-func recentShutdown(d Deps, window time.Duration) bool {
-	_, ok, err := d.Probe.LastShutdownInitiated(window)
-	if err != nil {
-		d.Log.Log(agentlog.Warning, uint32(decide.WarnEventLogUnreadable), "could not read System event 1074 (%v); relying on SM_SHUTTINGDOWN and the grace period", err)
-		return false
+// stopError ends the ARM call before a POST; azcore does not retry it.
+type stopError struct{ dec decide.Decision }
+
+func (e *stopError) Error() string { return e.dec.Reason }
+
+// NonRetriable tells azcore's retry policy not to try again.
+func (e *stopError) NonRetriable() {}
+
+// lastMoment re-checks everything local right before a POST, and refuses
+// when cancelled or when that check is older than MaxCheckAge.
+func (r *run) lastMoment(ctx context.Context) *stopError {
+	if err := ctx.Err(); err != nil {
+		return &stopError{interrupted("before the deallocate request", err)}
 	}
-	return ok
+	if dec, stop := r.check(ctx, true); stop {
+		return &stopError{dec}
+	}
+	if age := r.d.Now().Sub(r.lastCheck); age > MaxCheckAge {
+		return &stopError{decide.Decision{Outcome: decide.SkipStale, Reason: fmt.Sprintf("the last check of the host took %s, longer than %s; not acting on it", age.Round(time.Second), MaxCheckAge)}}
+	}
+	if err := ctx.Err(); err != nil {
+		return &stopError{interrupted("before the deallocate request", err)}
+	}
+	return nil
 }
 
-func finish(log *agentlog.Logger, dec decide.Decision, err error) Result {
+// gate is a per-attempt pipeline policy: before every deallocate POST,
+// retries and the hibernate fallback included, the host is checked again.
+type gate struct{ r *run }
+
+func (g gate) Do(req *policy.Request) (*http.Response, error) {
+	if req.Raw().Method == http.MethodPost {
+		if stop := g.r.lastMoment(req.Raw().Context()); stop != nil {
+			return nil, stop
+		}
+	}
+	return req.Next()
+}
+
+func (r *run) finish(dec decide.Decision, err error) Result {
 	level := agentlog.Info
 	if dec.Outcome.IsFailure() {
 		level = agentlog.Error
 	}
-	log.Log(level, uint32(dec.Outcome), "%s", dec.Reason)
+	r.log.Log(level, uint32(dec.Outcome), "%s", dec.Reason)
+	if r.facts.Command == decide.Logoff && r.session != "" && !dec.Outcome.IsFailure() &&
+		dec.Outcome != decide.SkipInterrupted && dec.Outcome != decide.SkipAlreadyDecided {
+		r.remember(func(rec *Record) {
+			rec.DecidedSession, rec.DecidedAt = r.session, r.d.Now().UTC()
+			rec.DecidedOutcome, rec.DecidedReason = uint32(dec.Outcome), dec.Reason
+		})
+	}
 	return Result{Decision: dec, Err: err}
 }
 

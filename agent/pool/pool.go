@@ -101,10 +101,11 @@ type VM struct {
 	Identity          *Identity
 }
 
-// HasTag reports tag name=value (name case-insensitive).
+// HasTag reports tag name=value, both compared case-insensitively after
+// trimming, as the agent compares them (avdgen-exclude=True excludes too).
 func (v VM) HasTag(name, value string) bool {
 	for k, val := range v.Tags {
-		if strings.EqualFold(k, name) && val == value {
+		if strings.EqualFold(k, name) && strings.EqualFold(strings.TrimSpace(val), strings.TrimSpace(value)) {
 			return true
 		}
 	}

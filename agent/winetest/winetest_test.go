@@ -106,6 +106,11 @@ func doPrepare() wineEnv {
 		}
 		run(ctx, w.env(), "wineserver", "-w")
 	}
+	// This Wine "VM" is a registered AVD session host, as the AVD agent
+	// leaves a real one (HKLM\SOFTWARE\Microsoft\RDInfraAgent, IsRegistered = 1).
+	if out, err := run(ctx, w.env(), w.wine, "reg", "add", `HKLM\SOFTWARE\Microsoft\RDInfraAgent`, "/v", "IsRegistered", "/t", "REG_DWORD", "/d", "1", "/f"); err != nil {
+		return wineEnv{err: fmt.Errorf("registering the session host: %v: %s", err, out)}
+	}
 	dll := filepath.Join(w.prefix, "drive_c", "windows", "system32", "bcryptprimitives.dll")
 	if out, err := run(ctx, nil, gcc, "-shared", "-O2", "-o", dll, filepath.Join("testdata", "bcryptprimitives.c"), "-ladvapi32"); err != nil {
 		return wineEnv{err: fmt.Errorf("building bcryptprimitives.dll: %v: %s", err, out)}
@@ -147,18 +152,34 @@ func TestWindowsAgentVersionUnderWine(t *testing.T) {
 	}
 }
 
+// logDir is a fresh folder under the prefix's C:\ProgramData that the agent
+// creates itself (with its protected DACL), as on a new session host.
+func (w *wineEnv) logDir(t *testing.T) (windowsPath, hostPath string) {
+	name := fmt.Sprintf("avdgen-test-%d", time.Now().UnixNano())
+	hostPath = filepath.Join(w.prefix, "drive_c", "ProgramData", name)
+	t.Cleanup(func() { os.RemoveAll(hostPath) })
+	return `C:\ProgramData\` + name, hostPath
+}
+
 // The real Windows build reads IMDS, gets a managed-identity token and posts
-// deallocate against the loopback fake. Under Wine WTSEnumerateSessions lists
-// no sessions and EvtQuery fails, so the agent logs event 1301 (event log
-// unreadable) and relies on SM_SHUTTINGDOWN, which Wine reports as 0.
+// deallocate against the loopback fake, with every safety check on. Under
+// Wine: WTSEnumerateSessions lists no sessions; EvtQuery fails, and the
+// classic ReadEventLogW reader reports the end of the System log (no event
+// 1074); SM_SHUTTINGDOWN is 0; no TrustedInstaller service and no
+// pending-reboot marker; the session host registration comes from the
+// registry value prepare() sets; the log folder is created by the agent.
 func TestWindowsAgentDeallocatesUnderWine(t *testing.T) {
 	w := prepare(t)
 	vm := fakeazure.DefaultVM()
 	fake := fakeazure.New(t, vm)
 	fake.WantAudience = "https://management.azure.com"
-	logFile := filepath.Join(t.TempDir(), "agent.log")
+	winDir, hostDir := w.logDir(t)
+	logFile := filepath.Join(hostDir, "agent.log")
+	if _, err := os.Stat(hostDir); err == nil {
+		t.Fatalf("%s exists before the run", hostDir)
+	}
 	out, code := w.agentRun(t, "logoff", "--grace", "0s", "--session", "2", "--user", `CONTOSO\ann`,
-		"--imds-endpoint", fake.URL, "--arm-endpoint", fake.URL, "--log-file", "Z:"+strings.ReplaceAll(logFile, "/", `\`), "--verbose")
+		"--imds-endpoint", fake.URL, "--arm-endpoint", fake.URL, "--log-file", winDir+`\agent.log`, "--verbose")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
@@ -179,12 +200,17 @@ func TestWindowsAgentDeallocatesUnderWine(t *testing.T) {
 			t.Errorf("%s without Metadata: true", r.Path)
 		}
 	}
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatalf("log file: %v", err)
+	// Wine maps every file's owner to the Unix user's SID, whatever the agent
+	// asked for, so the folder fails the ownership check: the agent must not
+	// write its log file there, must say why (event 401), and still decide.
+	if _, err := os.Stat(logFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("log file written into a folder that is not SYSTEM's/Administrators' (%v)", err)
 	}
-	if !strings.Contains(string(log), " 1000 ") {
-		t.Errorf("log lacks event 1000 (deallocated):\n%s", log)
+	if !strings.Contains(out, " 401 not writing the log file") || !strings.Contains(out, "is owned by") {
+		t.Errorf("no explanation (event 401) for the missing log file:\n%s", out)
+	}
+	if !strings.Contains(out, " 100 ") {
+		t.Errorf("output lacks event 100 (deallocated):\n%s", out)
 	}
 	t.Logf("agent output under Wine:\n%s", out)
 }
@@ -198,5 +224,44 @@ func TestWindowsAgentBadInputUnderWine(t *testing.T) {
 	}
 	if n := len(fake.Requests()); n != 0 {
 		t.Errorf("%d requests on bad input", n)
+	}
+}
+
+// `check` runs every Windows probe of the real build: under Wine the
+// sessions, event log, servicing and registration probes answer, the policy
+// values and the tasks are missing, and the folder fails the owner check.
+func TestWindowsAgentCheckUnderWine(t *testing.T) {
+	w := prepare(t)
+	fake := fakeazure.New(t, fakeazure.DefaultVM())
+	winDir, _ := w.logDir(t)
+	out, code := w.agentRun(t, "--imds-endpoint", fake.URL, "check", "--arm-endpoint", fake.URL, "--log-file", winDir+`\agent.log`)
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (no policy, no task)", code)
+	}
+	for _, want := range []string{"OK    imds", "OK    token", "OK    permission", "FAIL  policy", "FAIL  task", "WARN  idle task",
+		"OK    sessionhost", "OK    sessions", "OK    shutdown", "OK    eventlog", "OK    servicing", "FAIL  folder"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := fake.Count("POST", "/deallocate"); n != 0 {
+		t.Errorf("check posted deallocate %d times", n)
+	}
+	t.Logf("check under Wine:\n%s", out)
+}
+
+// The idle safety net under Wine: the folder for its state file fails the
+// owner check (Wine fakes owners), so how long the host has been idle is
+// unknown and nothing is sent.
+func TestWindowsAgentIdleFailsClosedUnderWine(t *testing.T) {
+	w := prepare(t)
+	fake := fakeazure.New(t, fakeazure.DefaultVM())
+	winDir, _ := w.logDir(t)
+	out, code := w.agentRun(t, "idle", "--imds-endpoint", fake.URL, "--arm-endpoint", fake.URL, "--log-file", winDir+`\agent.log`, "--verbose")
+	if code != 0 || !strings.Contains(out, " 213 ") || !strings.Contains(out, "skipped:") {
+		t.Errorf("exit %d, want a skip with event 213:\n%s", code, out)
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("%d requests while the idle time is unknown", n)
 	}
 }

@@ -9,5 +9,8 @@ import (
 )
 
 func main() {
-	os.Exit(agentcmd.Main(os.Args[1:], agentcmd.SystemEnv()))
+	env, stop := agentcmd.SystemEnv()
+	code := agentcmd.Main(os.Args[1:], env)
+	stop()
+	os.Exit(code)
 }

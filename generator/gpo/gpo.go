@@ -339,9 +339,10 @@ func filesXML(s spec.Spec, id ids, at time.Time, target string) ([]byte, error) 
 	return task.PreferencesBytes(doc)
 }
 
-// targetTask adds the host filters to the TaskV2 item of ScheduledTasks.xml,
-// and a File Match on the agent the task runs: the task is created, or moved
-// to a new agent, only once that file is on the host. If the copy failed
+// targetTask adds the host filters to every TaskV2 item of
+// ScheduledTasks.xml (the logoff task and the idle safety net), and a File
+// Match on the agent the task runs: a task is created, or moved to a new
+// agent, only once that file is on the host. If the copy failed
 // (SYSVOL unreachable, disk full), the task keeps running the agent it had.
 func targetTask(tasksXML []byte, s spec.Spec, agentPath string) ([]byte, error) {
 	doc := etree.NewDocument()
@@ -354,16 +355,18 @@ func targetTask(tasksXML []byte, s spec.Spec, agentPath string) ([]byte, error) 
 			doc.RemoveChild(cd)
 		}
 	}
-	item := doc.FindElement("ScheduledTasks/TaskV2")
-	if item == nil {
+	items := doc.FindElements("ScheduledTasks/TaskV2")
+	if len(items) == 0 {
 		return nil, fmt.Errorf("ScheduledTasks.xml has no TaskV2 item")
 	}
-	exists := etree.NewElement("FilterFile")
-	exists.CreateAttr("bool", "AND")
-	exists.CreateAttr("not", "0")
-	exists.CreateAttr("path", agentPath)
-	exists.CreateAttr("type", "EXISTS")
-	addFilters(item, s, exists)
+	for _, item := range items {
+		exists := etree.NewElement("FilterFile")
+		exists.CreateAttr("bool", "AND")
+		exists.CreateAttr("not", "0")
+		exists.CreateAttr("path", agentPath)
+		exists.CreateAttr("type", "EXISTS")
+		addFilters(item, s, exists)
+	}
 	return task.PreferencesBytes(doc)
 }
 

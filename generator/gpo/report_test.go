@@ -50,11 +50,12 @@ func childSeq(e *etree.Element) []string {
 }
 
 // Paths our report may have that the real reports cannot show: the
-// triggers of an event task (the real reports' tasks use calendar and logon
-// triggers; the task XSD checks ours) and targeting filters (theirs carry
+// triggers of the logoff (event) and idle safety net (boot, repeating)
+// tasks (the real reports' tasks use calendar and logon triggers; the task
+// XSD checks ours) and targeting filters (theirs carry
 // none); both are copied element by element from the preference files,
 // which TestReportFromTheSameData checks.
-var reportPathExceptions = regexp.MustCompile(`/Task/Triggers/EventTrigger(/|$)|/Filters/Filter[A-Za-z]+$`)
+var reportPathExceptions = regexp.MustCompile(`/Task/Triggers/(EventTrigger|BootTrigger)(/|$)|/Filters/Filter[A-Za-z]+$`)
 
 // Issue 10 item 4: gpreport.xml has the element structure of the reports
 // GPMC wrote for the real backups: every element path of ours occurs in

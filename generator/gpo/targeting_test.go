@@ -21,8 +21,8 @@ func TestItemsTargetRegisteredSessionHosts(t *testing.T) {
 		}
 		items := readXML(t, find(t, files, "Files/Files.xml").Data).FindElements("Files/File")
 		items = append(items, readXML(t, find(t, files, "ScheduledTasks/ScheduledTasks.xml").Data).FindElements("ScheduledTasks/TaskV2")...)
-		if len(items) != 3 {
-			t.Fatalf("%d items, want 2 files and 1 task", len(items))
+		if len(items) != 4 {
+			t.Fatalf("%d items, want 2 files and 2 tasks (logoff, idle safety net)", len(items))
 		}
 		for _, it := range items {
 			name := it.Tag + " " + it.SelectAttrValue("uid", "")

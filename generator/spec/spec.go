@@ -64,6 +64,10 @@ type Agent struct {
 	ExcludeTag string `yaml:"excludeTag" json:"excludeTag"`
 	// InstallDir is where the agent lives on the host (default %ProgramFiles%\avdgen).
 	InstallDir string `yaml:"installDir" json:"installDir"`
+	// IdleAfter is the idle safety net: deallocate a host that has had no user
+	// session for this long since boot or the last session (default 30m;
+	// "never" turns it off). A duration of 5m-168h, or never.
+	IdleAfter string `yaml:"idleAfter" json:"idleAfter"`
 	// IdentityClientID selects a user-assigned managed identity (optional).
 	IdentityClientID string `yaml:"identityClientId" json:"identityClientId,omitempty"`
 }

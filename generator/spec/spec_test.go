@@ -107,6 +107,14 @@ func TestValidate(t *testing.T) {
 		"action":            {func(s *Spec) { s.Agent.Action = "stop" }, `agent.action "stop": allowed values are deallocate, hibernate`},
 		"grace":             {func(s *Spec) { s.Agent.Grace = -time.Second }, `agent.grace -1s`},
 		"tag":               {func(s *Spec) { s.Agent.ExcludeTag = "nope" }, `agent.excludeTag "nope"`},
+		"tag space value":   {func(s *Spec) { s.Agent.ExcludeTag = "keep=yes please" }, `the value "yes please" may only hold`},
+		"tag space name":    {func(s *Spec) { s.Agent.ExcludeTag = "keep me=yes" }, `the name "keep me" may only hold`},
+		"tag quote":         {func(s *Spec) { s.Agent.ExcludeTag = `keep="yes"` }, `no spaces or quotes`},
+		"tag percent":       {func(s *Spec) { s.Agent.ExcludeTag = "keep=%USERNAME%" }, `may only hold`},
+		"tag dollar":        {func(s *Spec) { s.Agent.ExcludeTag = "keep=$(User)" }, `may only hold`},
+		"tag empty name":    {func(s *Spec) { s.Agent.ExcludeTag = "=x" }, `want name=value`},
+		"idle after short":  {func(s *Spec) { s.Agent.IdleAfter = "1m" }, `agent.idleAfter "1m"`},
+		"idle after words":  {func(s *Spec) { s.Agent.IdleAfter = "half an hour" }, `or never`},
 		"client id":         {func(s *Spec) { s.Agent.IdentityClientID = "abc" }, `agent.identityClientId "abc": must be a GUID`},
 		"host pool":         {func(s *Spec) { s.HostPool = "bad name" }, `hostPool "bad name"`},
 		"ou dc mismatch":    {func(s *Spec) { s.GPO.OU = "OU=AVD,DC=fabrikam,DC=com" }, `do not match gpo.domain`},
@@ -128,6 +136,21 @@ func TestValidate(t *testing.T) {
 	}
 	if err := missing.Validate(false); err != nil {
 		t.Errorf("intune needs no domain: %v", err)
+	}
+	if base.Agent.IdleAfter != "30m" {
+		t.Errorf("idleAfter default %q", base.Agent.IdleAfter)
+	}
+	for _, v := range []string{"never", "Never", "5m", "2h", "168h"} {
+		s := base
+		s.Agent.IdleAfter = v
+		if err := s.Validate(true); err != nil {
+			t.Errorf("idleAfter %q refused: %v", v, err)
+		}
+	}
+	for _, tag := range []string{"avdgen-exclude=true", "keep=", "a.b:c+d@e_f-g=H.I:J"} {
+		if err := ValidateExcludeTag(tag); err != nil {
+			t.Errorf("%q refused: %v", tag, err)
+		}
 	}
 	ok := base
 	ok.GPO.OU = "OU=Personal,OU=AVD,DC=contoso,DC=local"

@@ -38,6 +38,9 @@ func (s Spec) WithDefaults() Spec {
 	if s.Agent.ExcludeTag == "" {
 		s.Agent.ExcludeTag = contract.DefaultExcludeTag
 	}
+	if s.Agent.IdleAfter == "" {
+		s.Agent.IdleAfter = contract.DefaultIdleAfter
+	}
 	if s.Agent.InstallDir == "" {
 		s.Agent.InstallDir = contract.DefaultInstallDir
 	}
@@ -63,7 +66,11 @@ var (
 	hostPoolRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	guidRe     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	labelRe    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-	tagNameRe  = regexp.MustCompile(`^[^<>%&\\?/]{1,512}$`)
+	// Tag names and values travel on the task's argument line: letters,
+	// digits and - _ . : + @ only (no whitespace, quotes, % which Task
+	// Scheduler expands, $ which starts a value query, or \ before a quote).
+	tagNameRe  = regexp.MustCompile(`^[A-Za-z0-9_.:+@-]{1,512}$`)
+	tagValueRe = regexp.MustCompile(`^[A-Za-z0-9_.:+@-]{0,256}$`)
 )
 
 // Validate checks everything the generators rely on. Each error names the
@@ -81,12 +88,11 @@ func (s Spec) Validate(needDomain bool) error {
 	if s.Agent.Grace%time.Second != 0 {
 		return fmt.Errorf("agent.grace %s: use whole seconds", s.Agent.Grace)
 	}
-	name, _, ok := strings.Cut(s.Agent.ExcludeTag, "=")
-	if !ok || !tagNameRe.MatchString(strings.TrimSpace(name)) || strings.TrimSpace(name) == "" {
-		return fmt.Errorf("agent.excludeTag %q: want name=value, e.g. avdgen-exclude=true", s.Agent.ExcludeTag)
+	if err := ValidateExcludeTag(s.Agent.ExcludeTag); err != nil {
+		return err
 	}
-	if strings.ContainsAny(s.Agent.ExcludeTag, "\"'") {
-		return fmt.Errorf("agent.excludeTag %q: quotes are not allowed", s.Agent.ExcludeTag)
+	if _, err := ParseIdleAfter(s.Agent.IdleAfter); err != nil {
+		return err
 	}
 	if err := ValidateInstallDir(s.Agent.InstallDir); err != nil {
 		return err
@@ -123,6 +129,34 @@ func (s Spec) Validate(needDomain bool) error {
 		return ErrNoLogoff
 	}
 	return nil
+}
+
+// ValidateExcludeTag accepts name=value where both consist of letters,
+// digits and - _ . : + @ (the value may be empty), so the tag reaches the
+// agent intact through the task's argument line.
+func ValidateExcludeTag(tag string) error {
+	name, value, ok := strings.Cut(tag, "=")
+	switch {
+	case !ok || name == "":
+		return fmt.Errorf("agent.excludeTag %q: want name=value, e.g. avdgen-exclude=true", tag)
+	case !tagNameRe.MatchString(name):
+		return fmt.Errorf("agent.excludeTag %q: the name %q may only hold letters, digits and - _ . : + @ (1-512 characters; no spaces or quotes)", tag, name)
+	case !tagValueRe.MatchString(value):
+		return fmt.Errorf("agent.excludeTag %q: the value %q may only hold letters, digits and - _ . : + @ (up to 256 characters; no spaces or quotes)", tag, value)
+	}
+	return nil
+}
+
+// ParseIdleAfter reads agent.idleAfter: "never" (0) or a duration of 5m-168h.
+func ParseIdleAfter(v string) (time.Duration, error) {
+	if strings.EqualFold(v, "never") {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 5*time.Minute || d > 168*time.Hour {
+		return 0, fmt.Errorf("agent.idleAfter %q: want a duration between 5m and 168h (e.g. 30m, 2h), or never", v)
+	}
+	return d, nil
 }
 
 // ValidateDomain accepts an AD DNS domain name (FQDN), not a NetBIOS name.

@@ -21,7 +21,8 @@ import (
 // Namespace of Task Scheduler XML.
 const Namespace = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 
-// Logoff describes the task.
+// Logoff describes a task: the logoff task, or (Idle set) the idle safety
+// net's task.
 type Logoff struct {
 	// Command is the agent's full path, e.g. %ProgramFiles%\avdgen\avd-agent.exe.
 	Command   string
@@ -31,17 +32,55 @@ type Logoff struct {
 	Description string
 	Author      string
 	Date        time.Time
+	// IsIdle marks the idle task: started at boot and every 15 minutes.
+	IsIdle bool
+	// Idle is the idle safety net's task that goes with this logoff task
+	// (nil when the spec says idleAfter: never); PreferencesXML carries both.
+	Idle *Logoff
+}
+
+// QuoteArg quotes one argument for a task's argument line the way
+// CommandLineToArgvW (and so the agent's flag parsing) reads it back: as is
+// when it has no space, tab or quote, otherwise in double quotes with
+// backslashes before a quote, and at the end, doubled.
+func QuoteArg(a string) string {
+	if a != "" && !strings.ContainsAny(a, " \t\"") {
+		return a
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	slashes := 0
+	for _, c := range a {
+		switch c {
+		case '\\':
+			slashes++
+		case '"':
+			b.WriteString(strings.Repeat(`\`, slashes+1)) // the slashes written so far, doubled, plus one for the quote
+			slashes = 0
+		default:
+			slashes = 0
+		}
+		b.WriteRune(c)
+	}
+	b.WriteString(strings.Repeat(`\`, slashes))
+	b.WriteByte('"')
+	return b.String()
+}
+
+// commonArgs are the flags logoff and idle share, each quoted.
+func commonArgs(s spec.Spec) string {
+	args := " --action " + QuoteArg(s.Agent.Action) + " --exclude-tag " + QuoteArg(s.Agent.ExcludeTag)
+	if s.Agent.IdentityClientID != "" {
+		args += " --identity-client-id " + QuoteArg(s.Agent.IdentityClientID)
+	}
+	return args
 }
 
 // LogoffFromSpec builds the task for a spec. The agent receives the
 // session id and user from the event; both triggers name them the same.
 func LogoffFromSpec(s spec.Spec, date time.Time) Logoff {
-	args := fmt.Sprintf(`logoff --session $(SessionId) --user "$(User)" --grace %s --action %s --exclude-tag %s`,
-		FormatGrace(s.Agent.Grace), s.Agent.Action, s.Agent.ExcludeTag)
-	if s.Agent.IdentityClientID != "" {
-		args += " --identity-client-id " + s.Agent.IdentityClientID
-	}
-	return Logoff{
+	args := `logoff --session $(SessionId) --user "$(User)" --grace ` + FormatGrace(s.Agent.Grace) + commonArgs(s)
+	l := Logoff{
 		Command:   strings.TrimRight(s.Agent.InstallDir, `\`) + `\` + contract.AgentExe,
 		Arguments: args,
 		Grace:     s.Agent.Grace,
@@ -50,6 +89,35 @@ func LogoffFromSpec(s spec.Spec, date time.Time) Logoff {
 		Author: "avdgen",
 		Date:   date.UTC(),
 	}
+	if idle, ok := IdleFromSpec(s, date); ok {
+		l.Idle = &idle
+	}
+	return l
+}
+
+// IdleFromSpec builds the idle safety net's task: at startup, then every 15
+// minutes, `avd-agent idle` deallocates a host that has had no user session
+// for idleAfter. ok is false when idleAfter is never.
+func IdleFromSpec(s spec.Spec, date time.Time) (Logoff, bool) {
+	if s.Agent.IdleAfter == "" || strings.EqualFold(s.Agent.IdleAfter, "never") {
+		return Logoff{}, false
+	}
+	return Logoff{
+		Command:   strings.TrimRight(s.Agent.InstallDir, `\`) + `\` + contract.AgentExe,
+		Arguments: "idle --idle-after " + QuoteArg(s.Agent.IdleAfter) + commonArgs(s),
+		Description: "avdgen: safety net for host pool " + s.HostPool + ": at startup and every 15 minutes, deallocate this VM when no user session has existed for " +
+			s.Agent.IdleAfter + " (avd-agent idle; a restart from inside Windows brings no logoff). Log: %ProgramData%\\avdgen\\avd-agent.log",
+		Author: "avdgen",
+		Date:   date.UTC(),
+		IsIdle: true,
+	}, true
+}
+
+func (l Logoff) uri() string {
+	if l.IsIdle {
+		return contract.IdleTaskPath
+	}
+	return contract.TaskPath
 }
 
 // FormatGrace writes a grace period as the agent's --grace takes it: 90s, 2m, 1m30s.
@@ -133,10 +201,21 @@ func element(l Logoff, p principal) *etree.Element {
 	text(ri, "Date", l.Date.Format("2006-01-02T15:04:05"))
 	text(ri, "Author", l.Author)
 	text(ri, "Description", l.Description)
-	text(ri, "URI", contract.TaskPath)
+	text(ri, "URI", l.uri())
 
 	trs := t.CreateElement("Triggers")
+	if l.IsIdle {
+		// At startup, then every 15 minutes for as long as the machine runs.
+		bt := trs.CreateElement("BootTrigger")
+		text(bt, "Enabled", "true")
+		rep := bt.CreateElement("Repetition")
+		text(rep, "Interval", "PT15M")
+		text(rep, "StopAtDurationEnd", "false")
+	}
 	for _, tr := range triggers {
+		if l.IsIdle {
+			break
+		}
 		et := trs.CreateElement("EventTrigger")
 		text(et, "Enabled", "true")
 		text(et, "Subscription", subscription(tr.channel, tr.query))
@@ -157,8 +236,13 @@ func element(l Logoff, p principal) *etree.Element {
 
 	st := t.CreateElement("Settings")
 	// Queue: a second logoff while the agent waits must not be dropped
-	// (IgnoreNew, the default, would drop it).
-	text(st, "MultipleInstancesPolicy", "Queue")
+	// (IgnoreNew, the default, would drop it). The idle check is periodic:
+	// a run still going makes the next one unnecessary.
+	if l.IsIdle {
+		text(st, "MultipleInstancesPolicy", "IgnoreNew")
+	} else {
+		text(st, "MultipleInstancesPolicy", "Queue")
+	}
 	text(st, "DisallowStartIfOnBatteries", "false")
 	text(st, "StopIfGoingOnBatteries", "false")
 	text(st, "AllowHardTerminate", "true")
@@ -241,8 +325,36 @@ func PreferencesXML(l Logoff, uid string, changed time.Time) ([]byte, error) {
 	doc.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
 	root := doc.CreateElement("ScheduledTasks")
 	root.CreateAttr("clsid", ScheduledTasksCLSID)
+	preferencesItem(root, l, contract.TaskName, uid, changed)
+	if l.Idle != nil {
+		preferencesItem(root, *l.Idle, contract.IdleTaskName, IdleUID(uid), changed)
+	}
+	return PreferencesBytes(doc)
+}
+
+// IdleUID derives the idle item's uid from the logoff item's, so the same
+// spec always gives the same GPO bytes: the last hex digit group is flipped.
+func IdleUID(uid string) string {
+	if len(uid) != 38 {
+		return uid
+	}
+	b := []byte(uid)
+	for i := 25; i < 37; i++ {
+		switch c := b[i]; {
+		case c >= '0' && c <= '9':
+			b[i] = "FEDCBA9876"[c-'0']
+		case c >= 'A' && c <= 'F':
+			b[i] = "543210"[c-'A']
+		case c >= 'a' && c <= 'f':
+			b[i] = "543210"[c-'a']
+		}
+	}
+	return string(b)
+}
+
+func preferencesItem(root *etree.Element, l Logoff, taskName, uid string, changed time.Time) {
 	item := root.CreateElement("TaskV2")
-	name := strings.Trim(contract.TaskFolder, `\`) + `\` + contract.TaskName
+	name := strings.Trim(contract.TaskFolder, `\`) + `\` + taskName
 	item.CreateAttr("clsid", TaskV2CLSID)
 	item.CreateAttr("name", name)
 	item.CreateAttr("image", "2") // 2 = update, as GPMC shows action U
@@ -256,7 +368,6 @@ func PreferencesXML(l Logoff, uid string, changed time.Time) ([]byte, error) {
 	props.CreateAttr("runAs", systemSID)
 	props.CreateAttr("logonType", "S4U")
 	props.AddChild(element(l, preferences))
-	return PreferencesBytes(doc)
 }
 
 // PreferencesBytes serializes a preferences document the way GPMC writes

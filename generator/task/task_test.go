@@ -40,6 +40,9 @@ func decodeUTF16(t *testing.T, b []byte) string {
 func TestArguments(t *testing.T) {
 	l := LogoffFromSpec(testSpec(90*time.Second, "", ""), date)
 	want := `logoff --session $(SessionId) --user "$(User)" --grace 1m30s --action deallocate --exclude-tag avdgen-exclude=true`
+	if l.Idle == nil || l.Idle.Arguments != `idle --idle-after 30m --action deallocate --exclude-tag avdgen-exclude=true` || l.Idle.Command != l.Command {
+		t.Errorf("idle task %+v", l.Idle)
+	}
 	if l.Arguments != want || l.Command != `%ProgramFiles%\avdgen\avd-agent.exe` {
 		t.Errorf("command %q args %q", l.Command, l.Arguments)
 	}
@@ -204,5 +207,138 @@ func TestEveryPrincipalIsTheSystemSID(t *testing.T) {
 		if strings.Contains(strings.ToLower(doc), `nt authority`) {
 			t.Errorf("%s names NT AUTHORITY", name)
 		}
+	}
+}
+
+// parseArgs is CommandLineToArgvW's rule set as Microsoft documents it
+// ("Parsing C++ command-line arguments"): the reference QuoteArg must match.
+func parseArgs(line string) []string {
+	var args []string
+	var cur strings.Builder
+	inQuotes, have := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '\\':
+			n := 0
+			for i < len(line) && line[i] == '\\' {
+				n++
+				i++
+			}
+			if i < len(line) && line[i] == '"' {
+				cur.WriteString(strings.Repeat(`\`, n/2))
+				if n%2 == 1 {
+					cur.WriteByte('"')
+				} else {
+					inQuotes = !inQuotes
+				}
+			} else {
+				cur.WriteString(strings.Repeat(`\`, n))
+				i--
+			}
+			have = true
+		case c == '"':
+			inQuotes = !inQuotes
+			have = true
+		case (c == ' ' || c == '\t') && !inQuotes:
+			if have {
+				args = append(args, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteByte(c)
+			have = true
+		}
+	}
+	if have {
+		args = append(args, cur.String())
+	}
+	return args
+}
+
+func TestParseArgsMatchesMicrosoftsExamples(t *testing.T) {
+	for line, want := range map[string][]string{
+		`"a b c" d e`:     {"a b c", "d", "e"},
+		`"ab\"c" "\\" d`:  {`ab"c`, `\`, "d"},
+		`a\\\b d"e f"g h`: {`a\\\b`, "de fg", "h"},
+		`a\\\"b c d`:      {`a\"b`, "c", "d"},
+		`a\\\\"b c" d e`:  {`a\\b c`, "d", "e"},
+	} {
+		if got := parseArgs(line); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: %q, want %q", line, got, want)
+		}
+	}
+}
+
+// Defect 6: every argument of the task's line arrives as one argument.
+func TestQuoteArgRoundTrips(t *testing.T) {
+	for _, a := range []string{"avdgen-exclude=true", "keep me=yes", `say "hi"`, `C:\dir\`, `C:\my dir\`, `a\"b`, "", "tab\there", `\\server\share`} {
+		if got := parseArgs("x " + QuoteArg(a) + " y"); len(got) != 3 || got[1] != a {
+			t.Errorf("QuoteArg(%q) = %s parses as %q", a, QuoteArg(a), got)
+		}
+	}
+}
+
+func TestArgumentsParseBackToTheSpec(t *testing.T) {
+	s := testSpec(90*time.Second, "11111111-2222-3333-4444-555555555555", "")
+	s.Agent.ExcludeTag = "keep:me=yes@x"
+	l := LogoffFromSpec(s, date)
+	got := parseArgs(l.Arguments)
+	want := []string{"logoff", "--session", "$(SessionId)", "--user", "$(User)", "--grace", "1m30s", "--action", "deallocate",
+		"--exclude-tag", "keep:me=yes@x", "--identity-client-id", "11111111-2222-3333-4444-555555555555"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("logoff arguments parse as %q", got)
+	}
+	if got := parseArgs(l.Idle.Arguments); strings.Join(got, "|") != "idle|--idle-after|30m|--action|deallocate|--exclude-tag|keep:me=yes@x|--identity-client-id|11111111-2222-3333-4444-555555555555" {
+		t.Errorf("idle arguments parse as %q", got)
+	}
+}
+
+// Defect 8: the idle safety net's task, checked by the Task Scheduler XSD.
+func TestIdleTask(t *testing.T) {
+	s := testSpec(90*time.Second, "", "")
+	s.Agent.IdleAfter = "never"
+	if _, ok := IdleFromSpec(s, date); ok || LogoffFromSpec(s, date).Idle != nil {
+		t.Error("idleAfter never still makes an idle task")
+	}
+	s.Agent.IdleAfter = "45m"
+	idle, ok := IdleFromSpec(s, date)
+	if !ok {
+		t.Fatal("no idle task")
+	}
+	b, err := Standalone(idle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "idle.xml")
+	os.WriteFile(file, b, 0o644)
+	oracle.TaskCheck(t, file)
+	doc := etree.NewDocument()
+	if err := doc.ReadFromString(strings.Replace(decodeUTF16(t, b), `encoding="UTF-16"`, `encoding="UTF-8"`, 1)); err != nil {
+		t.Fatal(err)
+	}
+	root := doc.Root()
+	if root.FindElement("RegistrationInfo/URI").Text() != `\avdgen\avd-agent idle` ||
+		root.FindElement("Triggers/BootTrigger/Repetition/Interval").Text() != "PT15M" ||
+		len(root.FindElements("Triggers/EventTrigger")) != 0 ||
+		root.FindElement("Settings/MultipleInstancesPolicy").Text() != "IgnoreNew" ||
+		!strings.HasPrefix(root.FindElement("Actions/Exec/Arguments").Text(), "idle --idle-after 45m ") {
+		t.Errorf("idle task:\n%s", decodeUTF16(t, b))
+	}
+	p, err := PreferencesXML(LogoffFromSpec(s, date), "{0F0E0D0C-0B0A-4908-8706-050403020100}", date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd := etree.NewDocument()
+	pd.ReadFromBytes(p)
+	items := pd.FindElements("ScheduledTasks/TaskV2")
+	if len(items) != 2 || items[1].SelectAttrValue("name", "") != `avdgen\avd-agent idle` ||
+		items[1].SelectAttrValue("uid", "") != IdleUID("{0F0E0D0C-0B0A-4908-8706-050403020100}") ||
+		items[1].SelectAttrValue("uid", "") == items[0].SelectAttrValue("uid", "") {
+		t.Errorf("preferences items: %d", len(items))
+	}
+	if got := IdleUID("{0F0E0D0C-0B0A-4908-8706-050403020100}"); got != "{0F0E0D0C-0B0A-4908-8706-FAFBFCFDFEFF}" {
+		t.Errorf("IdleUID = %s", got)
 	}
 }

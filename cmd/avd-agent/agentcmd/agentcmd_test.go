@@ -3,44 +3,109 @@ package agentcmd
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
 
 	"github.com/avdgen/avdgen/agent/fakeazure"
 	"github.com/avdgen/avdgen/agent/host"
-	"github.com/avdgen/avdgen/agent/identity"
 	"github.com/avdgen/avdgen/agent/testnet"
 )
 
-// fakeProbe is the Windows machine as the test wants it.
+// fakeProbe is the Windows machine as the test wants it; every probe can be
+// made to fail.
 type fakeProbe struct {
+	mu           sync.Mutex
 	sessions     []host.Session
+	sessionsErr  error
 	shuttingDown bool
 	recent1074   bool
+	eventLogErr  error
+	installing   string
+	reboot       string
+	servicingErr error
+	notHost      bool
+	hostErr      error
+	arc          []string
+	uptime       time.Duration
+	calls        map[string]int
+	// before runs before every probe answers (a test changes the machine).
+	before func(probe string)
 }
 
-func (p *fakeProbe) Sessions() ([]host.Session, error) { return p.sessions, nil }
-func (p *fakeProbe) ShuttingDown() bool                { return p.shuttingDown }
-func (p *fakeProbe) LastShutdownInitiated(time.Duration) (time.Time, bool, error) {
-	return time.Time{}, p.recent1074, nil
+func (p *fakeProbe) call(name string) {
+	p.mu.Lock()
+	if p.calls == nil {
+		p.calls = map[string]int{}
+	}
+	p.calls[name]++
+	before := p.before
+	p.mu.Unlock()
+	if before != nil {
+		before(name)
+	}
 }
+
+func (p *fakeProbe) Sessions() ([]host.Session, error) {
+	p.call("sessions")
+	return p.sessions, p.sessionsErr
+}
+func (p *fakeProbe) ShuttingDown() bool { p.call("shutdown"); return p.shuttingDown }
+func (p *fakeProbe) LastShutdownInitiated(time.Duration) (time.Time, bool, error) {
+	p.call("eventlog")
+	return time.Time{}, p.recent1074, p.eventLogErr
+}
+func (p *fakeProbe) Servicing() (string, string, error) {
+	p.call("servicing")
+	return p.installing, p.reboot, p.servicingErr
+}
+func (p *fakeProbe) SessionHost() (bool, error)     { p.call("host"); return !p.notHost, p.hostErr }
+func (p *fakeProbe) Uptime() (time.Duration, error) { return p.uptime, nil }
+func (p *fakeProbe) ArcSignals() ([]string, error)  { return p.arc, nil }
 
 type fakeReadiness struct {
 	values map[string]uint32
 	task   bool
+	tasks  map[string]string // path -> XML, overrides task
+}
+
+const taskXML = `<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.3" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task"><Settings><Enabled>true</Enabled></Settings>
+<Actions Context="Author"><Exec><Command>%ProgramFiles%\avdgen\avd-agent.exe</Command><Arguments>ARGS</Arguments></Exec></Actions></Task>`
+
+func utf16File(s string) []byte {
+	out := []byte{0xFF, 0xFE}
+	for _, c := range utf16.Encode([]rune(s)) {
+		out = append(out, byte(c), byte(c>>8))
+	}
+	return out
 }
 
 func (r fakeReadiness) PolicyValues() (map[string]uint32, error) { return r.values, nil }
-func (r fakeReadiness) TaskRegistered(string) (bool, error)      { return r.task, nil }
+func (r fakeReadiness) TaskDefinition(path string) ([]byte, error) {
+	if x, ok := r.tasks[path]; ok {
+		return utf16File(x), nil
+	}
+	if !r.task {
+		return nil, fs.ErrNotExist
+	}
+	args := "logoff --session $(SessionId) --user &quot;$(User)&quot; --grace 1m30s"
+	if strings.HasSuffix(path, "idle") {
+		args = "idle --idle-after 30m"
+	}
+	return utf16File(strings.Replace(taskXML, "ARGS", args, 1)), nil
+}
 
 // router sends every request to the fake, remembering the host it was
 // meant for, so a test can check the cloud's real ARM host was chosen
@@ -70,10 +135,14 @@ type harness struct {
 	logDir string
 }
 
-func newHarness(t *testing.T, vm fakeazure.VM) *harness {
+func newHarness(t *testing.T, vms ...fakeazure.VM) *harness {
+	vm := fakeazure.DefaultVM()
+	if len(vms) > 0 {
+		vm = vms[0]
+	}
 	t.Helper()
 	testnet.GuardDefault(t)
-	h := &harness{fake: fakeazure.New(t, vm), probe: &fakeProbe{}, logDir: t.TempDir()}
+	h := &harness{fake: fakeazure.New(t, vm), probe: &fakeProbe{uptime: time.Hour}, logDir: t.TempDir()}
 	h.env = &Env{
 		Out: &h.out, ErrOut: &h.errOut,
 		Getenv:    func(string) string { return "" },
@@ -82,7 +151,6 @@ func newHarness(t *testing.T, vm fakeazure.VM) *harness {
 		Transport: testnet.Guard(t, nil),
 		Probe:     h.probe,
 		Readiness: fakeReadiness{values: map[string]uint32{"MaxDisconnectionTime": 900000, "MaxIdleTime": 7200000}, task: true},
-		Identity:  identity.Options{Source: func() (managedidentity.Source, error) { return managedidentity.DefaultToIMDS, nil }},
 		Retry:     policy.RetryOptions{MaxRetries: 3, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 3 * time.Second},
 	}
 	return h
@@ -90,7 +158,7 @@ func newHarness(t *testing.T, vm fakeazure.VM) *harness {
 
 func (h *harness) run(args ...string) int {
 	base := []string{"--imds-endpoint", h.fake.URL, "--arm-endpoint", h.fake.URL, "--log-file", filepath.Join(h.logDir, "agent.log")}
-	if len(args) > 0 && (args[0] == "logoff" || args[0] == "check") {
+	if len(args) > 0 && (args[0] == "logoff" || args[0] == "check" || args[0] == "idle") {
 		args = append(append([]string{args[0]}, base...), args[1:]...)
 	}
 	return Main(args, h.env)
@@ -235,8 +303,8 @@ func TestLogoffHibernateFallsBackOn409(t *testing.T) {
 	if len(queries) != 2 || queries[0] != "true" || queries[1] != "" {
 		t.Errorf("hibernate params of the POSTs = %q, want [true, <none>]", queries)
 	}
-	if !strings.Contains(h.errOut.String(), "1300") {
-		t.Errorf("no fallback warning (event 1300) in %q", h.errOut.String())
+	if !strings.Contains(h.errOut.String(), " 400 ") {
+		t.Errorf("no fallback warning (event 400) in %q", h.errOut.String())
 	}
 }
 
@@ -349,8 +417,8 @@ func TestLogoffDryRunPostsNothing(t *testing.T) {
 		t.Errorf("dry run: %q, POSTs %d", h.out.String(), h.fake.Count("POST", "/deallocate"))
 	}
 	b, err := os.ReadFile(filepath.Join(h.logDir, "agent.log"))
-	if err != nil || !strings.Contains(string(b), " 1002 ") {
-		t.Errorf("log file lacks the dry-run event 1002: %q %v", b, err)
+	if err != nil || !strings.Contains(string(b), " 102 ") {
+		t.Errorf("log file lacks the dry-run event 102: %q %v", b, err)
 	}
 }
 
@@ -374,24 +442,14 @@ func TestLogoffGraceIsWaited(t *testing.T) {
 	}
 }
 
-func TestRefusesNonIMDSIdentitySource(t *testing.T) {
+func TestRefusesOnArcSignals(t *testing.T) {
 	h := newHarness(t, fakeazure.DefaultVM())
-	h.env.Identity.Source = func() (managedidentity.Source, error) { return managedidentity.AzureArc, nil }
+	h.probe.arc = []string{"service himds (Azure Connected Machine agent) is registered"}
 	if code := h.run("logoff", "--grace", "0s"); code != ExitFailure {
 		t.Fatalf("exit %d", code)
 	}
 	if h.fake.Count("POST", "/deallocate") != 0 || !strings.Contains(h.out.String(), "Arc") {
 		t.Errorf("out %q", h.out.String())
-	}
-	h2 := newHarness(t, fakeazure.DefaultVM())
-	h2.env.Getenv = func(k string) string {
-		if k == "IDENTITY_ENDPOINT" {
-			return "http://localhost:40342/metadata/identity/oauth2/token"
-		}
-		return ""
-	}
-	if code := h2.run("logoff", "--grace", "0s"); code != ExitFailure || h2.fake.Count("POST", "/deallocate") != 0 {
-		t.Errorf("IDENTITY_ENDPOINT set: exit %d", code)
 	}
 }
 
@@ -493,6 +551,191 @@ func TestCheckWithoutIMDS(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	for _, want := range []string{"FAIL  imds", "FAIL  token", "FAIL  permission"} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, h.out.String())
+		}
+	}
+}
+
+// Defect 12: global flags before the command.
+func TestGlobalFlagsBeforeTheCommand(t *testing.T) {
+	h := newHarness(t)
+	log := filepath.Join(h.logDir, "agent.log")
+	code := Main([]string{"--imds-endpoint", h.fake.URL, "--arm-endpoint=" + h.fake.URL, "--verbose", "--log-file", log, "logoff", "--grace", "0s"}, h.env)
+	if code != ExitOK || h.fake.Count("POST", "/deallocate") != 1 {
+		t.Fatalf("exit %d: %s %s", code, h.out.String(), h.errOut.String())
+	}
+	for _, args := range [][]string{{"--grace", "0s", "logoff"}, {"--imds-endpoint"}, {"--verbose"}} {
+		h := newHarness(t)
+		if code := Main(args, h.env); code != ExitUsage {
+			t.Errorf("%q: exit %d", args, code)
+		}
+	}
+	h2 := newHarness(t)
+	if code := Main([]string{"--verbose", "version"}, h2.env); code != ExitOK || !strings.HasPrefix(h2.out.String(), "avd-agent ") {
+		t.Errorf("version after a global flag: %d %q", code, h2.out.String())
+	}
+}
+
+// Defect 6: a usage error reaches the log file (and the event log), not
+// only the stderr nobody reads.
+func TestUsageErrorReachesLogFileAndEventLog(t *testing.T) {
+	h := newHarness(t)
+	ev := &recordingEvents{}
+	h.env.OpenEventLog = func() (host.EventLog, error) { return ev, nil }
+	if code := h.run("logoff", "--exclude-tag", "keep", "me"); code != ExitUsage {
+		t.Fatalf("exit %d", code)
+	}
+	b, _ := os.ReadFile(filepath.Join(h.logDir, "agent.log"))
+	if !strings.Contains(string(b), " 305 ") || !strings.Contains(string(b), `unexpected argument "me"`) {
+		t.Errorf("log file:\n%s", b)
+	}
+	if len(ev.ids) != 1 || ev.ids[0] != 305 {
+		t.Errorf("events %v", ev.ids)
+	}
+	if strings.Count(strings.TrimSpace(h.errOut.String()), "\n") != 0 {
+		t.Errorf("stderr is not one line: %q", h.errOut.String())
+	}
+}
+
+type recordingEvents struct{ ids []uint32 }
+
+func (r *recordingEvents) Info(id uint32, _ string) error    { r.ids = append(r.ids, id); return nil }
+func (r *recordingEvents) Warning(id uint32, _ string) error { r.ids = append(r.ids, id); return nil }
+func (r *recordingEvents) Error(id uint32, _ string) error   { r.ids = append(r.ids, id); return nil }
+func (r *recordingEvents) Close() error                      { return nil }
+
+type panicProbe struct{ fakeProbe }
+
+func (*panicProbe) Sessions() ([]host.Session, error) { panic("boom") }
+
+// Defect 11: a panic is logged and exits 1, not 2.
+func TestPanicIsLoggedAndExits1(t *testing.T) {
+	h := newHarness(t)
+	h.env.Probe = &panicProbe{}
+	code := h.run("logoff", "--grace", "0s")
+	if code != ExitFailure {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	b, _ := os.ReadFile(filepath.Join(h.logDir, "agent.log"))
+	if !strings.Contains(string(b), " 306 ") || !strings.Contains(string(b), "boom") {
+		t.Errorf("log file:\n%s", b)
+	}
+	if h.fake.Count("POST", "/deallocate") != 0 {
+		t.Error("posted")
+	}
+}
+
+// Defect 2: the run's context is the one cancelled on SIGTERM / console
+// control events; a cancelled run never posts.
+func TestCancelledContextNeverPosts(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.env.Context = ctx
+	h.env.Sleep = func(ctx context.Context, d time.Duration) error {
+		cancel()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	if code := h.run("logoff", "--grace", "90s"); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if n := len(h.fake.Requests()); n != 0 || !strings.Contains(h.out.String(), "interrupted") {
+		t.Errorf("%d requests; out %q", n, h.out.String())
+	}
+}
+
+// Defect 5: the agent binary carries no SDK credential chain whose Arc
+// detection a user could steer with a file.
+func TestAgentDoesNotLinkAzidentity(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/avdgen/avdgen/cmd/avd-agent").Output()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, bad := range []string{"github.com/Azure/azure-sdk-for-go/sdk/azidentity", "github.com/AzureAD/microsoft-authentication-library-for-go"} {
+		if strings.Contains(string(out), bad) {
+			t.Errorf("avd-agent depends on %s", bad)
+		}
+	}
+}
+
+func TestIdleCommand(t *testing.T) {
+	h := newHarness(t)
+	h.probe.uptime = time.Hour
+	// First run starts the idle clock.
+	if code := h.run("idle", "--idle-after", "30m"); code != ExitOK || !strings.Contains(h.out.String(), "clock starts now") {
+		t.Fatalf("exit %d: %q", code, h.out.String())
+	}
+	h.env.Now = func() time.Time { return time.Date(2026, 11, 22, 12, 31, 0, 0, time.UTC) }
+	h.out.Reset()
+	if code := h.run("idle"); code != ExitOK || h.fake.Count("POST", "/deallocate") != 1 {
+		t.Fatalf("exit %d: %q", code, h.out.String())
+	}
+	h.out.Reset()
+	if code := h.run("idle", "--idle-after", "never"); code != ExitOK || !strings.Contains(h.out.String(), "switched off") {
+		t.Errorf("never: %d %q", code, h.out.String())
+	}
+	for _, bad := range []string{"1m", "soon", "200h"} {
+		h := newHarness(t)
+		if code := h.run("idle", "--idle-after", bad); code != ExitUsage {
+			t.Errorf("--idle-after %s: exit %d", bad, code)
+		}
+	}
+}
+
+func TestOneDecisionPerLogoffAcrossProcesses(t *testing.T) {
+	h := newHarness(t)
+	for i := 0; i < 2; i++ {
+		if code := h.run("logoff", "--grace", "0s", "--session", "4"); code != ExitOK {
+			t.Fatalf("run %d: exit %d", i, code)
+		}
+	}
+	if n := h.fake.Count("POST", "/deallocate"); n != 1 {
+		t.Errorf("deallocate POSTs = %d, want 1", n)
+	}
+	if !strings.Contains(h.out.String(), "already decided") {
+		t.Errorf("out %q", h.out.String())
+	}
+}
+
+// Defect 11: check runs every local probe, reads the tasks' real arguments
+// and enabled state, the folder's owner and DACL, and names the identity.
+func TestCheckRunsEveryLocalProbe(t *testing.T) {
+	h := newHarness(t)
+	h.probe.sessions = []host.Session{{ID: 3, State: host.StateConnected}}
+	if code := h.run("check", "--identity-client-id", "11111111-2222-3333-4444-555555555555"); code != ExitOK {
+		t.Fatalf("exit %d:\n%s", code, h.out.String())
+	}
+	for _, want := range []string{"OK    sessionhost", "OK    sessions", "(logon in progress) (session 3, Connected)", "OK    shutdown", "OK    eventlog",
+		"OK    servicing", "OK    folder", "OK    task", `--user "$(User)"`, "OK    idle task", "idle --idle-after 30m",
+		"user-assigned managed identity (client id 11111111-2222-3333-4444-555555555555)"} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, h.out.String())
+		}
+	}
+	for _, probe := range []string{"sessions", "shutdown", "eventlog", "servicing", "host"} {
+		if h.probe.calls[probe] == 0 {
+			t.Errorf("probe %s never asked", probe)
+		}
+	}
+}
+
+func TestCheckReportsEveryFailingProbe(t *testing.T) {
+	h := newHarness(t)
+	h.probe.sessionsErr = errors.New("RPC down")
+	h.probe.eventLogErr = errors.New("log down")
+	h.probe.servicingErr = errors.New("SCM down")
+	h.probe.notHost = true
+	h.probe.shuttingDown = true
+	h.env.Readiness = fakeReadiness{values: map[string]uint32{"MaxDisconnectionTime": 1}, tasks: map[string]string{
+		`\avdgen\avd-agent logoff`: strings.Replace(strings.Replace(taskXML, "ARGS", "logoff --session 3", 1), "<Enabled>true", "<Enabled>false", 1),
+	}}
+	os.Chmod(h.logDir, 0o777)
+	if code := h.run("check"); code != ExitFailure {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"FAIL  sessions", "RPC down", "FAIL  eventlog", "log down", "FAIL  servicing", "SCM down", "FAIL  sessionhost",
+		"WARN  shutdown", "FAIL  task", "is disabled", "WARN  idle task", "not registered", "FAIL  folder", "writable by"} {
 		if !strings.Contains(h.out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, h.out.String())
 		}

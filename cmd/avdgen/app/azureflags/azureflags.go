@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avdgen/avdgen/agent/armvm"
+	"github.com/avdgen/avdgen/agent/azcred"
 	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/agent/pool"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
@@ -35,11 +36,11 @@ func Add(cmd *cobra.Command, f *Flags) {
 	fs.StringVar(&f.Pool.Subscription, "subscription", "", "subscription `ID` of the host pool (required)")
 	fs.StringVar(&f.Pool.ResourceGroup, "resource-group", "", "resource group `NAME` of the host pool (required)")
 	fs.StringVar(&f.Pool.HostPool, "host-pool", "", "host pool `NAME` (required)")
-	fs.StringVar(&f.Auth, "auth", "default", "credential `KIND`: "+strings.Join(azure.AuthKinds, ", ")+" (default is the Azure SDK chain: environment, workload identity, managed identity, az login)")
+	fs.StringVar(&f.Auth, "auth", "default", "credential `KIND`: "+strings.Join(azcred.AuthKinds, ", ")+" (default is the Azure SDK chain: environment, workload identity, managed identity, az login)")
 	fs.StringVar(&f.Cloud, "cloud", "public", "Azure `CLOUD`: "+strings.Join(CloudNames(), ", "))
 	fs.StringVar(&f.ARMEndpoint, "arm-endpoint", "", "Resource Manager endpoint `URL` override (https, or http on loopback for tests)")
 	fs.IntVar(&f.Concurrency, "concurrency", 8, "`N` requests in flight at once (1-64)")
-	cmd.RegisterFlagCompletionFunc("auth", cobra.FixedCompletions(azure.AuthKinds, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RegisterFlagCompletionFunc("auth", cobra.FixedCompletions(azcred.AuthKinds, cobra.ShellCompDirectiveNoFileComp))
 	cmd.RegisterFlagCompletionFunc("cloud", cobra.FixedCompletions(CloudNames(), cobra.ShellCompDirectiveNoFileComp))
 }
 
@@ -82,7 +83,7 @@ func (f *Flags) Validate() error {
 		}
 	}
 	if !knownAuth(f.Auth) {
-		errs = append(errs, fmt.Sprintf("--auth %q: allowed values are %s", f.Auth, strings.Join(azure.AuthKinds, ", ")))
+		errs = append(errs, fmt.Sprintf("--auth %q: allowed values are %s", f.Auth, strings.Join(azcred.AuthKinds, ", ")))
 	}
 	if len(errs) > 0 {
 		return cmdutil.Usagef("%s", strings.Join(errs, "; "))
@@ -91,7 +92,7 @@ func (f *Flags) Validate() error {
 }
 
 func knownAuth(a string) bool {
-	for _, k := range azure.AuthKinds {
+	for _, k := range azcred.AuthKinds {
 		if k == a {
 			return true
 		}
@@ -127,7 +128,7 @@ func (f *Flags) Client(fac *cmdutil.Factory) (*armvm.Client, error) {
 	if fac.Credential != nil {
 		cred, err = fac.Credential(f.Auth, cloud)
 	} else {
-		cred, err = azure.Credential(f.Auth, cloud, hc, func(msg string) { fmt.Fprintln(fac.IO.ErrOut, msg) })
+		cred, err = azcred.Credential(f.Auth, cloud, hc, func(msg string) { fmt.Fprintln(fac.IO.ErrOut, msg) })
 	}
 	if err != nil {
 		return nil, fmt.Errorf("credential (--auth %s): %w; %s", f.Auth, err, SignInHint())

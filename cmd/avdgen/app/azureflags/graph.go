@@ -8,6 +8,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/spf13/cobra"
 
+	"github.com/avdgen/avdgen/agent/azcred"
 	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 )
@@ -22,9 +23,9 @@ type Auth struct {
 // AddAuth registers --auth and --cloud with the same meaning as in rbac and sweep.
 func AddAuth(cmd *cobra.Command, a *Auth) {
 	fs := cmd.Flags()
-	fs.StringVar(&a.Auth, "auth", "default", "credential `KIND`: "+strings.Join(azure.AuthKinds, ", ")+" (default is the Azure SDK chain)")
+	fs.StringVar(&a.Auth, "auth", "default", "credential `KIND`: "+strings.Join(azcred.AuthKinds, ", ")+" (default is the Azure SDK chain)")
 	fs.StringVar(&a.Cloud, "cloud", "public", "Azure `CLOUD`: "+strings.Join(CloudNames(), ", ")+" (its Microsoft Graph is used)")
-	cmd.RegisterFlagCompletionFunc("auth", cobra.FixedCompletions(azure.AuthKinds, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RegisterFlagCompletionFunc("auth", cobra.FixedCompletions(azcred.AuthKinds, cobra.ShellCompDirectiveNoFileComp))
 	cmd.RegisterFlagCompletionFunc("cloud", cobra.FixedCompletions(CloudNames(), cobra.ShellCompDirectiveNoFileComp))
 }
 
@@ -33,12 +34,12 @@ func (a *Auth) Validate() error {
 	if _, err := azure.CloudByName(a.Cloud); err != nil {
 		return cmdutil.Usagef("%v", err)
 	}
-	for _, k := range azure.AuthKinds {
+	for _, k := range azcred.AuthKinds {
 		if k == a.Auth {
 			return nil
 		}
 	}
-	_, err := azure.Credential(a.Auth, azure.Cloud{}, nil, nil)
+	_, err := azcred.Credential(a.Auth, azure.Cloud{}, nil, nil)
 	return cmdutil.Usagef("%v", err)
 }
 
@@ -50,7 +51,7 @@ func (a *Auth) Credential(fac *cmdutil.Factory) (azcore.TokenCredential, azure.C
 	if fac.Credential != nil {
 		cred, err = fac.Credential(a.Auth, cloud)
 	} else {
-		cred, err = azure.Credential(a.Auth, cloud, &http.Client{Transport: fac.Transport}, func(msg string) { fmt.Fprintln(fac.IO.ErrOut, msg) })
+		cred, err = azcred.Credential(a.Auth, cloud, &http.Client{Transport: fac.Transport}, func(msg string) { fmt.Fprintln(fac.IO.ErrOut, msg) })
 	}
 	if err != nil {
 		return nil, cloud, fmt.Errorf("credential (--auth %s): %w", a.Auth, err)

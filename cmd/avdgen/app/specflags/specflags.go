@@ -22,6 +22,7 @@ type Flags struct {
 	hostPool, idle, disconnected, active             string
 	endSession, allowNoLogoff                        bool
 	action, excludeTag, installDir, identityClientID string
+	idleAfter                                        string
 	grace                                            time.Duration
 	gpoName, domain, ou                              string
 	hostsGroup, hostsGroupSID                        string
@@ -52,6 +53,7 @@ func Add(cmd *cobra.Command, which Which) *Flags {
 	fs.StringVar(&f.action, "action", "", "agent `ACTION`: deallocate or hibernate (default deallocate)")
 	fs.DurationVar(&f.grace, "grace", 0, "`DURATION` the agent waits after logoff before deciding (default 90s)")
 	fs.StringVar(&f.excludeTag, "exclude-tag", "", "VM tag `NAME=VALUE` that makes the agent leave the VM alone (default avdgen-exclude=true)")
+	fs.StringVar(&f.idleAfter, "idle-after", "", "idle safety net: deallocate a host with no user session for this `DURATION` since boot or the last session (5m-168h, or never; default 30m)")
 	fs.StringVar(&f.installDir, "install-dir", "", "`DIR` the agent is installed into on the hosts (default %ProgramFiles%\\avdgen)")
 	fs.StringVar(&f.identityClientID, "identity-client-id", "", "`GUID`: client id of a user-assigned managed identity (default: the VM's system-assigned identity)")
 	limits := make([]string, len(spec.AllowedLimits))
@@ -115,7 +117,7 @@ func (f *Flags) Resolve(needDomain bool, notice io.Writer) (spec.Spec, error) {
 		dst  *string
 	}{
 		{"host-pool", f.hostPool, &s.HostPool}, {"action", f.action, &s.Agent.Action}, {"exclude-tag", f.excludeTag, &s.Agent.ExcludeTag},
-		{"install-dir", f.installDir, &s.Agent.InstallDir}, {"identity-client-id", f.identityClientID, &s.Agent.IdentityClientID},
+		{"idle-after", f.idleAfter, &s.Agent.IdleAfter}, {"install-dir", f.installDir, &s.Agent.InstallDir}, {"identity-client-id", f.identityClientID, &s.Agent.IdentityClientID},
 		{"gpo-name", f.gpoName, &s.GPO.Name}, {"domain", f.domain, &s.GPO.Domain}, {"ou", f.ou, &s.GPO.OU},
 		{"hosts-group", f.hostsGroup, &s.GPO.HostsGroup}, {"hosts-group-sid", f.hostsGroupSID, &s.GPO.HostsGroupSID},
 		{"profile-name", f.profileName, &s.Intune.ProfileName}, {"app-name", f.appName, &s.Intune.AppName},

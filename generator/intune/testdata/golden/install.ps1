@@ -17,12 +17,31 @@ if ($env:PROCESSOR_ARCHITEW6432 -and -not [Environment]::Is64BitProcess) {
 
 $logDir = Join-Path $env:ProgramData 'avdgen'
 $log = Join-Path $logDir 'intune-install.log'
+
+# %ProgramData%\avdgen holds the agent's log and state, written as SYSTEM: only
+# Administrators and SYSTEM may own or write it. A junction or link a user put
+# there is removed (the link only, never its target); the folder is then owned
+# by Administrators with a protected DACL (no inherited ACEs).
+function Protect-AvdgenFolder {
+    $item = Get-Item -LiteralPath $logDir -Force -ErrorAction SilentlyContinue
+    if ($item -and ($item.Attributes -band [IO.FileAttributes]::ReparsePoint)) {
+        [IO.Directory]::Delete($logDir, $false)
+        $item = $null
+    }
+    if (-not $item) { New-Item -ItemType Directory -Path $logDir -Force | Out-Null }
+    & icacls.exe $logDir /setowner '*S-1-5-32-544' | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw "icacls /setowner on $logDir failed with $LASTEXITCODE" }
+    & icacls.exe $logDir /inheritance:r /grant:r '*S-1-5-32-544:(OI)(CI)F' '*S-1-5-18:(OI)(CI)F' | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw "icacls on $logDir failed with $LASTEXITCODE" }
+}
+
 function Write-Log([string] $message) {
-    if (-not (Test-Path -LiteralPath $logDir)) { New-Item -ItemType Directory -Path $logDir -Force | Out-Null }
+    if (-not (Test-Path -LiteralPath $logDir)) { Protect-AvdgenFolder }
     Add-Content -LiteralPath $log -Value ('{0:u} install {1}' -f (Get-Date).ToUniversalTime(), $message)
 }
 
 try {
+    Protect-AvdgenFolder
     $arch = $env:PROCESSOR_ARCHITECTURE
     switch ($arch) {
         'AMD64' { $source = 'avd-agent-amd64.exe'; $expected = 'ceabbdca648a6ce907ea656088de962c2ee9248c4ff0f34c5b7494646f9ad65e' }
@@ -44,6 +63,18 @@ try {
 
     & schtasks.exe /Create /XML (Join-Path $PSScriptRoot 'avd-agent-logoff.xml') /TN '\avdgen\avd-agent logoff' /F | Out-Null
     if ($LASTEXITCODE -ne 0) { throw "schtasks /Create failed with $LASTEXITCODE" }
+
+    # Idle safety net: at startup, then every 15 minutes (a restart from inside
+    # Windows brings no logoff). idleAfter: never removes it.
+    $idleTask = Get-ScheduledTask -TaskPath '\avdgen\' -TaskName 'avd-agent idle' -ErrorAction SilentlyContinue
+    if ($idleTask) { Unregister-ScheduledTask -TaskPath '\avdgen\' -TaskName 'avd-agent idle' -Confirm:$false }
+    $idleArgs = 'idle --idle-after 30m --action deallocate --exclude-tag avdgen-exclude=true'
+    $trigger = New-ScheduledTaskTrigger -AtStartup
+    $trigger.Repetition = (New-ScheduledTaskTrigger -Once -At '2000-01-01T00:00:00' -RepetitionInterval (New-TimeSpan -Minutes 15)).Repetition
+    Register-ScheduledTask -TaskPath '\avdgen\' -TaskName 'avd-agent idle' -Force `
+        -Action (New-ScheduledTaskAction -Execute $target -Argument $idleArgs) -Trigger $trigger `
+        -Principal (New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -RunLevel Highest) `
+        -Settings (New-ScheduledTaskSettingsSet -MultipleInstances IgnoreNew -ExecutionTimeLimit (New-TimeSpan -Minutes 10) -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries) | Out-Null
 
     $key = 'HKLM:\SOFTWARE\avdgen'
     if (-not (Test-Path -LiteralPath $key)) { New-Item -Path $key -Force | Out-Null }

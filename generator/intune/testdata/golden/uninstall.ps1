@@ -1,6 +1,6 @@
 ﻿<#
     avdgen v1.0.0: removes avd-agent for host pool hp-entra: the logoff task, the agent
-    and its folder, and the detection value. Exit codes: 0 success, 1603 failure
+    and its folder, the idle safety net's task, and the detection value. Exit codes: 0 success, 1603 failure
     (see %ProgramData%\avdgen\intune-install.log). Works on Windows PowerShell 5.1 and PowerShell 7.
 #>
 $ErrorActionPreference = 'Stop'
@@ -20,8 +20,9 @@ function Write-Log([string] $message) {
 try {
     # The ScheduledTasks cmdlets, not schtasks.exe: under 'Stop', Windows PowerShell 5.1 turns a native
     # command's redirected stderr into a terminating error, and a task already gone would fail every retry.
-    $task = Get-ScheduledTask | Where-Object { ($_.TaskPath + $_.TaskName) -eq '\avdgen\avd-agent logoff' }
-    if ($task) { $task | Unregister-ScheduledTask -Confirm:$false }
+    # Both tasks go: the logoff task and the idle safety net.
+    $tasks = @(Get-ScheduledTask | Where-Object { @('\avdgen\avd-agent logoff', '\avdgen\avd-agent idle') -contains ($_.TaskPath + $_.TaskName) })
+    foreach ($task in $tasks) { $task | Unregister-ScheduledTask -Confirm:$false }
     $installDir = [Environment]::ExpandEnvironmentVariables('%ProgramFiles%\avdgen')
     if (Test-Path -LiteralPath $installDir) { Remove-Item -LiteralPath $installDir -Recurse -Force }
     $key = 'HKLM:\SOFTWARE\avdgen'

@@ -1,4 +1,8 @@
-package azure
+// Package azcred builds the admin-side credentials of `avdgen rbac` and
+// `avdgen sweep` through azidentity. It is kept apart from agent/azure so the
+// on-host agent, which gets its token from IMDS itself, links no SDK
+// credential chain.
+package azcred
 
 import (
 	"context"
@@ -8,6 +12,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/avdgen/avdgen/agent/azure"
 )
 
 // AuthKinds are the --auth values of `avdgen rbac` and `avdgen sweep`.
@@ -15,7 +21,7 @@ var AuthKinds = []string{"default", "cli", "managed-identity", "env", "device-co
 
 // Credential builds the azidentity credential named by kind for cloud c.
 // "default" is the SDK's DefaultAzureCredential chain.
-func Credential(kind string, c Cloud, httpClient *http.Client, prompt func(string)) (azcore.TokenCredential, error) {
+func Credential(kind string, c azure.Cloud, httpClient *http.Client, prompt func(string)) (azcore.TokenCredential, error) {
 	co := azcore.ClientOptions{Cloud: c.Configuration("")}
 	if httpClient != nil {
 		co.Transport = httpClient
@@ -40,9 +46,3 @@ func Credential(kind string, c Cloud, httpClient *http.Client, prompt func(strin
 	}
 	return nil, fmt.Errorf("--auth %q: allowed values are %s", kind, strings.Join(AuthKinds, ", "))
 }
-
-// Scope is the token scope for Resource Manager in cloud c.
-func (c Cloud) Scope() string { return strings.TrimRight(c.ARMAudience, "/") + "/.default" }
-
-// GraphScope is the token scope for Microsoft Graph in cloud c.
-func (c Cloud) GraphScope() string { return c.GraphEndpoint + "/.default" }
