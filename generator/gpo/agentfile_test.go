@@ -29,17 +29,28 @@ func TestAgentCopiedOnceUnderAVersionedName(t *testing.T) {
 			t.Errorf("file item %d: targetPath %q name %q, want %q", i, p.SelectAttrValue("targetPath", ""), it.SelectAttrValue("name", ""), want)
 		}
 	}
+	// Every preference task (the logoff task and the idle safety net) runs
+	// the copied file, and waits until it exists.
 	tasks := readXML(t, find(t, files, "ScheduledTasks/ScheduledTasks.xml").Data)
-	if got := tasks.FindElement("//Exec/Command").Text(); got != want {
-		t.Errorf("preference task runs %q, want the copied file %q", got, want)
+	items := tasks.FindElements("ScheduledTasks/TaskV2")
+	if len(items) != 2 {
+		t.Fatalf("%d preference tasks, want the logoff task and the idle safety net", len(items))
 	}
-	exists := tasks.FindElement("ScheduledTasks/TaskV2/Filters/FilterFile")
-	if exists == nil || exists.SelectAttrValue("path", "") != want || exists.SelectAttrValue("type", "") != "EXISTS" || exists.SelectAttrValue("not", "") != "0" {
-		t.Errorf("task is not held back until %s exists: %v", want, exists)
+	for _, item := range items {
+		name := item.SelectAttrValue("name", "")
+		if got := item.FindElement(".//Exec/Command").Text(); got != want {
+			t.Errorf("preference task %s runs %q, want the copied file %q", name, got, want)
+		}
+		exists := item.FindElement("Filters/FilterFile")
+		if exists == nil || exists.SelectAttrValue("path", "") != want || exists.SelectAttrValue("type", "") != "EXISTS" || exists.SelectAttrValue("not", "") != "0" {
+			t.Errorf("task %s is not held back until %s exists: %v", name, want, exists)
+		}
 	}
-	single := readXML(t, fromUTF16(t, find(t, files, "single-vm/avd-agent-logoff.xml").Data))
-	if got := single.FindElement("//Exec/Command").Text(); got != want {
-		t.Errorf("single-VM task runs %q, want %q", got, want)
+	for _, f := range []string{"single-vm/avd-agent-logoff.xml", "single-vm/avd-agent-idle.xml"} {
+		single := readXML(t, fromUTF16(t, find(t, files, f).Data))
+		if got := single.FindElement("//Exec/Command").Text(); got != want {
+			t.Errorf("%s runs %q, want %q", f, got, want)
+		}
 	}
 }
 

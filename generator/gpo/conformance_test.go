@@ -77,10 +77,11 @@ func TestRegistryPolThroughSamba(t *testing.T) {
 func TestTasksAgainstMicrosoftSchema(t *testing.T) {
 	dir := writeAll(t, build(t))
 	st, _ := filepath.Glob(filepath.Join(dir, "gpo-backup", "*", "DomainSysvol", "GPO", "Machine", "Preferences", "ScheduledTasks", "ScheduledTasks.xml"))
-	out := oracle.TaskCheck(t, append(st, filepath.Join(dir, "single-vm", "avd-agent-logoff.xml"))...)
-	// The GPO carries the logoff task and the idle safety net's task.
-	if strings.Count(out, "ok ") != 3 || !strings.Contains(out, `[avdgen\avd-agent idle]`) {
-		t.Errorf("task-check did not pass the three tasks:\n%s", out)
+	out := oracle.TaskCheck(t, append(st, filepath.Join(dir, "single-vm", "avd-agent-logoff.xml"), filepath.Join(dir, "single-vm", "avd-agent-idle.xml"))...)
+	// The GPO carries the logoff task and the idle safety net's task, and so
+	// does the single-VM folder.
+	if strings.Count(out, "ok ") != 4 || !strings.Contains(out, `[avdgen\avd-agent idle]`) {
+		t.Errorf("the Task Scheduler schema did not pass the four tasks:\n%s", out)
 	}
 }
 
@@ -101,7 +102,7 @@ func TestAllXMLWellFormedInDeclaredEncoding(t *testing.T) {
 		b, _ := os.ReadFile(p)
 		utf16 := strings.HasPrefix(string(b), "\xff\xfe")
 		switch filepath.Base(p) {
-		case "gpreport.xml", "avd-agent-logoff.xml":
+		case "gpreport.xml", "avd-agent-logoff.xml", "avd-agent-idle.xml":
 			if !utf16 {
 				t.Errorf("%s must be UTF-16LE with BOM", p)
 			}
@@ -112,8 +113,8 @@ func TestAllXMLWellFormedInDeclaredEncoding(t *testing.T) {
 		}
 		return nil
 	})
-	if n != 7 {
-		t.Errorf("checked %d XML files, want 7", n)
+	if n != 8 {
+		t.Errorf("checked %d XML files, want 8 (with the single-VM idle task)", n)
 	}
 }
 

@@ -92,7 +92,19 @@ func Build(in Input) ([]bundle.File, error) {
 	at := in.Time.UTC()
 	agentPath := strings.TrimRight(s.Agent.InstallDir, `\`) + `\` + AgentFileName(in.Agents)
 	logoff := task.LogoffFromSpec(s, at)
+	// Both tasks run the versioned agent file the File items copy.
 	logoff.Command = agentPath
+	var singleVM []bundle.File
+	if logoff.Idle != nil {
+		idle := *logoff.Idle
+		idle.Command = agentPath
+		logoff.Idle = &idle
+		idleTask, err := task.Standalone(idle)
+		if err != nil {
+			return nil, err
+		}
+		singleVM = append(singleVM, bundle.File{Path: path.Join(SingleDir, "avd-agent-idle.xml"), Data: idleTask, Kind: "task-xml"})
+	}
 	pol := regpol.Encode(regpol.SessionLimits(s.Limits))
 	standaloneTask, err := task.Standalone(logoff)
 	if err != nil {
@@ -132,6 +144,7 @@ func Build(in Input) ([]bundle.File, error) {
 		{Path: path.Join(SingleDir, "avd-agent-logoff.xml"), Data: standaloneTask, Kind: "task-xml"},
 		{Path: path.Join(SingleDir, "registry.pol"), Data: pol, Kind: "registry-pol"},
 	}
+	files = append(files, singleVM...)
 	files = append(files, sysvolFiles...)
 	pay, err := payload.Files(PayloadDir, in.Agents)
 	if err != nil {
