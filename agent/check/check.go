@@ -157,6 +157,24 @@ func azureChecks(ctx context.Context, cfg Config, d Deps, inst imds.Instance) Re
 	return r
 }
 
+// endsAtLimit: fResetBroken=1 with a finite idle or active limit logs
+// sessions off when the limit is reached (FORMATS.md §1).
+func endsAtLimit(vals map[string]uint32) bool {
+	return vals["fResetBroken"] == 1 && (vals["MaxIdleTime"] > 0 || vals["MaxConnectionTime"] > 0)
+}
+
+// policySummary lists the values found, in a fixed order.
+func policySummary(vals map[string]uint32) string {
+	var got []string
+	for _, name := range policyValues {
+		if v, ok := vals[name]; ok {
+			got = append(got, fmt.Sprintf("%s=%d", name, v))
+		}
+	}
+	sort.Strings(got)
+	return strings.Join(got, " ")
+}
+
 // policyValues are the Session Time Limits values the generated policies set.
 var policyValues = []string{"MaxDisconnectionTime", "MaxIdleTime", "MaxConnectionTime", "fResetBroken"}
 
@@ -172,17 +190,18 @@ func localChecks(cfg Config, d Deps) Report {
 		add("policy", Warn, "not checked (not Windows)")
 	case err != nil:
 		add("policy", Fail, "reading HKLM\\%s: %v", contract.PolicyKey, err)
+	case len(vals) == 0:
+		add("policy", Fail, "no Session Time Limits value under HKLM\\%s: the policies have not reached this host, so sessions are never logged off by policy (run gpupdate /force, or check the GPO/Intune profile is assigned)", contract.PolicyKey)
+	case vals["MaxDisconnectionTime"] == 0 && endsAtLimit(vals):
+		// avdgen writes this spec (end-session with an idle or active
+		// limit) but warns about it too: the limits end connected sessions only.
+		add("policy", Warn, "%s: sessions end at the idle or active limit (fResetBroken=1), but MaxDisconnectionTime is not set, so a user who disconnects stays signed in and the VM keeps running; set a disconnected limit", policySummary(vals))
 	case vals["MaxDisconnectionTime"] == 0:
-		add("policy", Fail, "MaxDisconnectionTime is not set under HKLM\\%s: disconnected sessions are never logged off, so the logoff task never runs (run gpupdate /force, or check the GPO/Intune profile is assigned)", contract.PolicyKey)
+		// What avdgen writes only with --allow-no-logoff: consistent with
+		// that, a warning, not a failure.
+		add("policy", Warn, "%s: no policy ever logs a session off (no finite MaxDisconnectionTime, no end-session with an idle or active limit), so the agent runs only when users sign out themselves; avdgen writes this only with --allow-no-logoff", policySummary(vals))
 	default:
-		var got []string
-		for _, name := range policyValues {
-			if v, ok := vals[name]; ok {
-				got = append(got, fmt.Sprintf("%s=%d", name, v))
-			}
-		}
-		sort.Strings(got)
-		add("policy", OK, "%s", strings.Join(got, " "))
+		add("policy", OK, "%s", policySummary(vals))
 	}
 	r = append(r, taskCheck("task", contract.TaskPath, "logoff", rd, true))
 	r = append(r, taskCheck("idle task", contract.IdleTaskPath, "idle", rd, false))

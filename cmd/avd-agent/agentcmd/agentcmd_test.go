@@ -741,3 +741,36 @@ func TestCheckReportsEveryFailingProbe(t *testing.T) {
 		}
 	}
 }
+
+// check judges the session limits as avdgen does (issue 8 item 5): nothing
+// applied fails; limits that end sessions only at the idle or active limit,
+// or that never log anyone off (avdgen writes those only with
+// --allow-no-logoff), warn and say why; a finite disconnected limit is OK.
+func TestCheckJudgesLimitsLikeAvdgen(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		values map[string]uint32
+		want   string
+		code   int
+	}{
+		{"not applied", map[string]uint32{}, "FAIL  policy", ExitFailure},
+		{"disconnected 15m", map[string]uint32{"MaxDisconnectionTime": 900000}, "OK    policy", ExitOK},
+		{"end-session at idle", map[string]uint32{"MaxIdleTime": 7200000, "fResetBroken": 1}, "WARN  policy", ExitOK},
+		{"end-session at active", map[string]uint32{"MaxConnectionTime": 28800000, "fResetBroken": 1, "MaxDisconnectionTime": 0}, "WARN  policy", ExitOK},
+		{"no logoff", map[string]uint32{"MaxIdleTime": 7200000, "fResetBroken": 0}, "WARN  policy", ExitOK},
+	} {
+		h := newHarness(t, fakeazure.DefaultVM())
+		h.env.Readiness = fakeReadiness{values: c.values, task: true}
+		code := h.run("check")
+		out := h.out.String()
+		if !strings.Contains(out, c.want) {
+			t.Errorf("%s: report lacks %q:\n%s", c.name, c.want, out)
+		}
+		if c.code == ExitOK && strings.Contains(out, "FAIL  policy") || c.code != ExitOK && code != c.code {
+			t.Errorf("%s: exit %d:\n%s", c.name, code, out)
+		}
+		if c.want == "WARN  policy" && !strings.Contains(out, "disconnect") && !strings.Contains(out, "--allow-no-logoff") {
+			t.Errorf("%s: the warning does not say why:\n%s", c.name, out)
+		}
+	}
+}
