@@ -426,7 +426,15 @@ func TestRemediationIdleTask(t *testing.T) {
 			if !strings.Contains(det, `$system = @('SYSTEM', 'S-1-5-18', 'NT AUTHORITY\SYSTEM')`) {
 				t.Error("detection does not know SYSTEM by its SID")
 			}
-			// Remediation registers the idle task with install.ps1's own steps.
+			// Remediation registers the idle task with install.ps1's own steps,
+			// for the agent at the path install.ps1 copies it to.
+			if !strings.Contains(install, `$installDir = [Environment]::ExpandEnvironmentVariables('%ProgramFiles%\avdgen')`+"\r\n") ||
+				!strings.Contains(install, `$target = Join-Path $installDir 'avd-agent.exe'`+"\r\n") {
+				t.Error("install.ps1 no longer puts the agent where the remediation expects it")
+			}
+			if !strings.Contains(rem, `$target = Join-Path ([Environment]::ExpandEnvironmentVariables('%ProgramFiles%\avdgen')) 'avd-agent.exe'`+"\r\n") {
+				t.Errorf("remediation registers the idle task for another path than install.ps1:\n%s", rem)
+			}
 			if got, want := idleRegistration(t, rem), idleRegistration(t, install); got != want {
 				t.Errorf("remediation registers the idle task differently from install.ps1:\nremediation:\n%s\ninstall.ps1:\n%s", got, want)
 			}
