@@ -38,8 +38,9 @@ func FromBundle(files map[string][]byte, remediation bool) (Input, error) {
 		if err := json.Unmarshal(files[AppFile], &app); err != nil {
 			return Input{}, fmt.Errorf("%s: %w", AppFile, err)
 		}
+		// The display name keeps "logoff task": publish finds an earlier script by it.
 		in.Remediation = &Remediation{DisplayName: app.DisplayName + " - logoff task", Publisher: app.Publisher,
-			Description: "avdgen: detects the avd-agent logoff task missing or altered and registers it again.",
+			Description: "avdgen: detects the avd-agent logoff task and idle safety net task missing or altered and registers them again (removes the idle task when idleAfter is never).",
 			Detect:      files[DetectFile], Remediate: files[RemediateFile]}
 	}
 	return in, nil

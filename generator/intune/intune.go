@@ -194,5 +194,17 @@ func templateData(in Input, version string, l task.Logoff) map[string]any {
 		"DetectionValue": contract.DetectionValue, "Limits": policy.Rows(in.Spec.Limits),
 		"InstallCommand": InstallCommand, "UninstallCommand": UninstallCommand, "Command": l.Command, "Arguments": l.Arguments,
 		"TaskFolder": contract.TaskFolder, "TaskName": contract.TaskName,
+		"IdleTaskName": contract.IdleTaskName, "IdleTaskPath": contract.IdleTaskPath, "IdleArguments": idleArguments(l),
+		"IdleCommand": l.Command,
 	}
+}
+
+// idleArguments is the idle task's argument line, or "" when the spec says
+// idleAfter: never. install.ps1 and the Remediations pair both take it from
+// here, so the task they register and the one detection expects cannot drift.
+func idleArguments(l task.Logoff) string {
+	if l.Idle == nil {
+		return ""
+	}
+	return l.Idle.Arguments
 }

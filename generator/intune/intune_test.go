@@ -351,3 +351,152 @@ func TestRemediationScripts(t *testing.T) {
 		t.Error("remediation does not register the task under its path")
 	}
 }
+
+// The Remediations pair covers the idle safety net as well: with idleAfter set
+// detection checks the idle task and remediation registers it with the very
+// argument line and steps install.ps1 uses; with never, detection flags an
+// idle task that is still there and remediation removes it.
+func TestRemediationIdleTask(t *testing.T) {
+	const idleArgs = `idle --idle-after 30m --action deallocate --exclude-tag avdgen-exclude=true --identity-client-id 0b0e6f1c-1d5a-4e1b-9c33-7a8f2e9b1c20`
+	on := example + "agent:\n  idleAfter: 30m\n  identityClientId: 0b0e6f1c-1d5a-4e1b-9c33-7a8f2e9b1c20\n"
+	off := example + "agent:\n  idleAfter: never\n"
+	for name, yaml := range map[string]string{"30m": on, "never": off} {
+		t.Run(name, func(t *testing.T) {
+			in := input(t, yaml)
+			files, err := Build(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			det := string(file(t, files, "remediation/detect-avd-agent-task.ps1"))
+			rem := string(file(t, files, "remediation/remediate-avd-agent-task.ps1"))
+			install := packaged(t, files, "install.ps1")
+			readme := string(file(t, files, "README.md"))
+			const lookup = `Get-ScheduledTask -TaskPath '\avdgen\' -TaskName 'avd-agent idle' -ErrorAction SilentlyContinue`
+			const unregister = `Unregister-ScheduledTask -TaskPath '\avdgen\' -TaskName 'avd-agent idle' -Confirm:$false`
+			if !strings.Contains(det, lookup) {
+				t.Errorf("detection never looks up the idle task:\n%s", det)
+			}
+			if !strings.Contains(rem, lookup) || !strings.Contains(rem, unregister) {
+				t.Errorf("remediation does not replace or remove an existing idle task:\n%s", rem)
+			}
+			// Both must still handle the logoff task.
+			if !strings.Contains(det, `-TaskName 'avd-agent logoff'`) || !strings.Contains(rem, `Register-ScheduledTask -Xml $xml -TaskPath '\avdgen\' -TaskName 'avd-agent logoff' -Force`) {
+				t.Error("the Remediations pair lost the logoff task")
+			}
+			if name == "never" {
+				if !strings.Contains(det, "if ($idle) { $problems += 'idle task registered although idleAfter is never' }") {
+					t.Errorf("detection accepts an idle task although idleAfter is never:\n%s", det)
+				}
+				for script, text := range map[string]string{"detection": det, "remediation": rem, "install.ps1": install} {
+					if strings.Contains(text, "--idle-after") || strings.Contains(text, "Register-ScheduledTask -TaskPath '\\avdgen\\' -TaskName 'avd-agent idle'") {
+						t.Errorf("%s registers or expects an idle task although idleAfter is never", script)
+					}
+				}
+				if !strings.Contains(readme, "agent.idleAfter: never`, so the safety net is off") || strings.Contains(readme, "registers the idle safety net") {
+					t.Error("README does not say the safety net is off")
+				}
+				return
+			}
+			quoted := "'" + idleArgs + "'"
+			for script, want := range map[string]string{
+				"install.ps1": "$idleArgs = " + quoted,
+				"remediation": "$idleArgs = " + quoted,
+				"detection":   "$expectedIdleArguments = " + quoted,
+			} {
+				text := map[string]string{"install.ps1": install, "remediation": rem, "detection": det}[script]
+				if !strings.Contains(text, want+"\r\n") {
+					t.Errorf("%s lacks the idle argument line %q", script, want)
+				}
+			}
+			for _, want := range []string{
+				`$expectedIdleCommand = [Environment]::ExpandEnvironmentVariables('%ProgramFiles%\avdgen\avd-agent.exe')`,
+				`if ($action.Execute -ne $expectedIdleCommand)`,
+				`if ($action.Arguments -ne $expectedIdleArguments)`,
+				`if ($system -notcontains $idle.Principal.UserId)`,
+				`if ($idle.State -eq 'Disabled')`,
+				`if ($trigger.CimClass.CimClassName -ne 'MSFT_TaskBootTrigger')`,
+				`if ($trigger.Repetition.Interval -ne 'PT15M')`,
+				`if ($trigger.Repetition.Duration)`,
+				`$problems += 'idle task missing'`,
+			} {
+				if !strings.Contains(det, want) {
+					t.Errorf("detection lacks %q", want)
+				}
+			}
+			if !strings.Contains(det, `$system = @('SYSTEM', 'S-1-5-18', 'NT AUTHORITY\SYSTEM')`) {
+				t.Error("detection does not know SYSTEM by its SID")
+			}
+			// Remediation registers the idle task with install.ps1's own steps,
+			// for the agent at the path install.ps1 copies it to.
+			if !strings.Contains(install, `$installDir = [Environment]::ExpandEnvironmentVariables('%ProgramFiles%\avdgen')`+"\r\n") ||
+				!strings.Contains(install, `$target = Join-Path $installDir 'avd-agent.exe'`+"\r\n") {
+				t.Error("install.ps1 no longer puts the agent where the remediation expects it")
+			}
+			if !strings.Contains(rem, `$target = Join-Path ([Environment]::ExpandEnvironmentVariables('%ProgramFiles%\avdgen')) 'avd-agent.exe'`+"\r\n") {
+				t.Errorf("remediation registers the idle task for another path than install.ps1:\n%s", rem)
+			}
+			if got, want := idleRegistration(t, rem), idleRegistration(t, install); got != want {
+				t.Errorf("remediation registers the idle task differently from install.ps1:\nremediation:\n%s\ninstall.ps1:\n%s", got, want)
+			}
+			for _, want := range []string{"idle safety net", "`30m` (`agent.idleAfter` in the spec)", "`agent.idleAfter: never`", "both tasks"} {
+				if !strings.Contains(readme, want) {
+					t.Errorf("README lacks %q", want)
+				}
+			}
+		})
+	}
+}
+
+// idleRegistration returns the lines that register the idle task, from
+// $idleArgs to the Register-ScheduledTask call's last line.
+func idleRegistration(t *testing.T, script string) string {
+	t.Helper()
+	start := strings.Index(script, "    $idleArgs = ")
+	end := strings.Index(script, "-DontStopIfGoingOnBatteries) | Out-Null\r\n")
+	if start < 0 || end < start {
+		t.Fatalf("no idle task registration in:\n%s", script)
+	}
+	return script[start:end]
+}
+
+// packaged returns a file from inside the .intunewin, decrypted.
+func packaged(t *testing.T, files []bundle.File, name string) string {
+	t.Helper()
+	var info intunewin.EncryptionInfo
+	if err := json.Unmarshal(file(t, files, "avd-agent.encryption.json"), &info); err != nil {
+		t.Fatal(err)
+	}
+	data := file(t, files, "avd-agent.intunewin")
+	outer, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc []byte
+	for _, f := range outer.File {
+		if f.Name == intunewin.ContentPath {
+			r, _ := f.Open()
+			enc, _ = readAll(r)
+		}
+	}
+	key, _ := base64.StdEncoding.DecodeString(info.EncryptionKey)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := make([]byte, len(enc)-48)
+	cipher.NewCBCDecrypter(block, enc[32:48]).CryptBlocks(plain, enc[48:])
+	plain = plain[:len(plain)-int(plain[len(plain)-1])]
+	inner, err := zip.NewReader(bytes.NewReader(plain), int64(len(plain)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range inner.File {
+		if f.Name == name {
+			r, _ := f.Open()
+			b, _ := readAll(r)
+			return string(b)
+		}
+	}
+	t.Fatalf("%s not in the package", name)
+	return ""
+}

@@ -29,16 +29,17 @@ import (
 )
 
 // specs cover the plain case and the characters that break PowerShell
-// string literals when quoted carelessly: ' " ` $ ( ) ; & spaces and non-ASCII.
+// string literals when quoted carelessly: ' " ` $ ( ) ; & spaces and non-ASCII;
+// and both branches of the idle safety net (idleAfter default, 2h, never).
 var specs = map[string]string{
 	"plain": "hostPool: hp1\nlimits:\n  idle: 2h\n  disconnected: 15m\n  endSessionOnLimit: true\n" +
 		"gpo:\n  domain: contoso.local\n  ou: OU=AVD,DC=contoso,DC=local\n",
 	"odd-names": "hostPool: hp.odd-1\nlimits:\n  disconnected: 1h\n" +
-		"agent:\n  installDir: '%ProgramFiles%\\Contoso $(tools) & co; é'\n  excludeTag: avdgen-exclude=true\n" +
+		"agent:\n  installDir: '%ProgramFiles%\\Contoso $(tools) & co; é'\n  excludeTag: avdgen-exclude=true\n  idleAfter: never\n" +
 		"gpo:\n  domain: corp.example.org\n  name: 'Ødegård''s $pool `x` (personal); [more]'\n  ou: OU=Personal,OU=AVD,DC=corp,DC=example,DC=org\n" +
 		"intune:\n  profileName: 'Ødegård''s \"limits\" $(x) `n'\n  appName: 'avd-agent ''$env:TEMP'' \"q\"'\n  publisher: 'Contoso IT''s $Apps; & Co'\n",
 	"hibernate-all-limits": "hostPool: HP_Z\nlimits:\n  idle: 30m\n  disconnected: 5m\n  active: 8h\n  endSessionOnLimit: true\n" +
-		"agent:\n  action: hibernate\n  grace: 2m\n  installDir: 'C:\\Program Files\\avdgen tools'\n  identityClientId: 0b0e6f1c-1d5a-4e1b-9c33-7a8f2e9b1c20\n" +
+		"agent:\n  action: hibernate\n  grace: 2m\n  installDir: 'C:\\Program Files\\avdgen tools'\n  identityClientId: 0b0e6f1c-1d5a-4e1b-9c33-7a8f2e9b1c20\n  idleAfter: 2h\n" +
 		"gpo:\n  domain: ad.contoso.com\n  ou: OU=AVD,DC=ad,DC=contoso,DC=com\n",
 }
 

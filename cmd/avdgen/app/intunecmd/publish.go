@@ -79,7 +79,7 @@ granted them: use --auth env with an app registration that is, or --auth managed
 	fs.StringVar(&opts.GraphEndpoint, "graph-endpoint", "", "Microsoft Graph endpoint `URL` override: loopback http only (tests)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "read only: print what would be created, updated, uploaded and assigned")
 	fs.BoolVar(&opts.JSON, "json", false, "print the report as JSON")
-	fs.BoolVar(&opts.Remediation, "remediation", false, "also publish and assign the Remediations pair (detect/re-register the logoff task)")
+	fs.BoolVar(&opts.Remediation, "remediation", false, "also publish and assign the Remediations pair (detect/re-register the logoff and idle tasks)")
 	fs.StringVar(&opts.BundleDir, "bundle", "", "publish exactly the bundle in `DIR`, written earlier by avdgen intune (its manifest hashes are checked) instead of building one")
 	opts.flags = fs
 	return cmd

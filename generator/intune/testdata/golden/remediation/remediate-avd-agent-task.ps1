@@ -1,7 +1,9 @@
 ﻿<#
     avdgen v1.0.0: Intune Remediations script for host pool hp-entra.
     Registers the logoff task \avdgen\avd-agent logoff again from the definition avdgen generated, replacing an
-    altered one. Run as SYSTEM, in 64-bit PowerShell. The agent itself is installed by the Win32 app.
+    altered one, and the idle safety net \avdgen\avd-agent idle (idleAfter 30m) as
+    install.ps1 registers it.
+    Run as SYSTEM, in 64-bit PowerShell. The agent itself is installed by the Win32 app.
 #>
 $ErrorActionPreference = 'Stop'
 $xml = @'
@@ -67,6 +69,19 @@ $xml = @'
 try {
     Register-ScheduledTask -Xml $xml -TaskPath '\avdgen\' -TaskName 'avd-agent logoff' -Force | Out-Null
     Write-Output 'avd-agent logoff task registered'
+
+    # Idle safety net: the same steps as install.ps1.
+    $idleTask = Get-ScheduledTask -TaskPath '\avdgen\' -TaskName 'avd-agent idle' -ErrorAction SilentlyContinue
+    if ($idleTask) { Unregister-ScheduledTask -TaskPath '\avdgen\' -TaskName 'avd-agent idle' -Confirm:$false }
+    $target = Join-Path ([Environment]::ExpandEnvironmentVariables('%ProgramFiles%\avdgen')) 'avd-agent.exe'
+    $idleArgs = 'idle --idle-after 30m --action deallocate --exclude-tag avdgen-exclude=true'
+    $trigger = New-ScheduledTaskTrigger -AtStartup
+    $trigger.Repetition = (New-ScheduledTaskTrigger -Once -At '2000-01-01T00:00:00' -RepetitionInterval (New-TimeSpan -Minutes 15)).Repetition
+    Register-ScheduledTask -TaskPath '\avdgen\' -TaskName 'avd-agent idle' -Force `
+        -Action (New-ScheduledTaskAction -Execute $target -Argument $idleArgs) -Trigger $trigger `
+        -Principal (New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -RunLevel Highest) `
+        -Settings (New-ScheduledTaskSettingsSet -MultipleInstances IgnoreNew -ExecutionTimeLimit (New-TimeSpan -Minutes 10) -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries) | Out-Null
+    Write-Output 'avd-agent idle task registered'
     exit 0
 } catch {
     Write-Output "remediation failed: $($_.Exception.Message)"
