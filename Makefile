@@ -19,7 +19,7 @@ agents: $(AGENTS) dist/bin/VERSION
 # The agent's Windows version resource (file and product version = VERSION)
 # is generated right before each build: a .syso the linker picks up for that
 # GOARCH only. Gitignored; its bytes depend only on VERSION and the arch.
-dist/bin/avd-agent-%.exe: $(GOFILES)
+dist/bin/avd-agent-%.exe: $(GOFILES) dist/bin/VERSION
 	$(GO) run ./cmd/internal/agentres -version "$(VERSION)" -arch $* -o cmd/avd-agent/rsrc_windows_$*.syso
 	GOOS=windows GOARCH=$* $(BUILD) -o $@ ./cmd/avd-agent
 
