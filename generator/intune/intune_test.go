@@ -241,37 +241,11 @@ func TestSettingValues(t *testing.T) {
 // check the files, the scripts and the task XML (against Microsoft's XSD).
 func TestPackageContent(t *testing.T) {
 	files := build(t, example)
-	var info intunewin.EncryptionInfo
-	if err := json.Unmarshal(file(t, files, "avd-agent.encryption.json"), &info); err != nil {
-		t.Fatal(err)
-	}
-	outer, err := zip.NewReader(bytes.NewReader(file(t, files, "avd-agent.intunewin")), int64(len(file(t, files, "avd-agent.intunewin"))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var enc []byte
-	for _, f := range outer.File {
-		if f.Name == intunewin.ContentPath {
-			r, _ := f.Open()
-			enc, _ = readAll(r)
-		}
-	}
-	key, _ := base64.StdEncoding.DecodeString(info.EncryptionKey)
-	block, _ := aes.NewCipher(key)
-	plain := make([]byte, len(enc)-48)
-	cipher.NewCBCDecrypter(block, enc[32:48]).CryptBlocks(plain, enc[48:])
-	plain = plain[:len(plain)-int(plain[len(plain)-1])]
-	inner, err := zip.NewReader(bytes.NewReader(plain), int64(len(plain)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
 	dir := t.TempDir()
-	for _, f := range inner.File {
-		names = append(names, f.Name)
-		r, _ := f.Open()
-		b, _ := readAll(r)
-		os.WriteFile(filepath.Join(dir, f.Name), b, 0o644)
+	for _, f := range packageContent(t, files) {
+		names = append(names, f.Path)
+		os.WriteFile(filepath.Join(dir, f.Path), f.Data, 0o644)
 	}
 	if strings.Join(names, ",") != "avd-agent-amd64.exe,avd-agent-arm64.exe,avd-agent-logoff.xml,install.ps1,uninstall.ps1" {
 		t.Errorf("content %v", names)
@@ -459,8 +433,9 @@ func idleRegistration(t *testing.T, script string) string {
 	return script[start:end]
 }
 
-// packaged returns a file from inside the .intunewin, decrypted.
-func packaged(t *testing.T, files []bundle.File, name string) string {
+// packageContent decrypts the .intunewin with the keys from the encryption
+// JSON and returns the files of the content zip, in the zip's order.
+func packageContent(t *testing.T, files []bundle.File) []bundle.File {
 	t.Helper()
 	var info intunewin.EncryptionInfo
 	if err := json.Unmarshal(file(t, files, "avd-agent.encryption.json"), &info); err != nil {
@@ -490,11 +465,21 @@ func packaged(t *testing.T, files []bundle.File, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var out []bundle.File
 	for _, f := range inner.File {
-		if f.Name == name {
-			r, _ := f.Open()
-			b, _ := readAll(r)
-			return string(b)
+		r, _ := f.Open()
+		b, _ := readAll(r)
+		out = append(out, bundle.File{Path: f.Name, Data: b})
+	}
+	return out
+}
+
+// packaged returns a file from inside the .intunewin, decrypted.
+func packaged(t *testing.T, files []bundle.File, name string) string {
+	t.Helper()
+	for _, f := range packageContent(t, files) {
+		if f.Path == name {
+			return string(f.Data)
 		}
 	}
 	t.Fatalf("%s not in the package", name)
