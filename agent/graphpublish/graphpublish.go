@@ -256,8 +256,8 @@ func (p *publisher) policy(ctx context.Context) (string, error) {
 			ids = append(ids, x.ID)
 		}
 	}
-	if len(ids) > 1 {
-		return "", fmt.Errorf("%d configuration policies are named %q (%s): delete or rename all but one, then rerun", len(ids), name, strings.Join(ids, ", "))
+	if err := atMostOne("configuration policies", name, ids); err != nil {
+		return "", err
 	}
 	if len(ids) == 0 {
 		p.rep.Policy.Action = would(p.in.DryRun, Created)
@@ -332,8 +332,8 @@ func (p *publisher) app(ctx context.Context) (string, error) {
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) > 1 {
-		return "", fmt.Errorf("%d Win32 apps are named %q (%s): delete or rename all but one, then rerun", len(ids), name, strings.Join(ids, ", "))
+	if err := atMostOne("Win32 apps", name, ids); err != nil {
+		return "", err
 	}
 	// The notes are the receipt of committed content: they are written
 	// only together with committedContentVersion.
@@ -580,4 +580,13 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// atMostOne refuses a name that several objects of one kind share: publish
+// never guesses which of them the admin meant.
+func atMostOne(kind, name string, ids []string) error {
+	if len(ids) > 1 {
+		return fmt.Errorf("%d %s are named %q (%s): delete or rename all but one, then rerun", len(ids), kind, name, strings.Join(ids, ", "))
+	}
+	return nil
 }

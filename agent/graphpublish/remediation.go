@@ -43,8 +43,8 @@ func (p *publisher) remediation(ctx context.Context) (string, error) {
 			ids = append(ids, x.ID)
 		}
 	}
-	if len(ids) > 1 {
-		return "", fmt.Errorf("%d remediation scripts are named %q (%s): delete or rename all but one, then rerun", len(ids), name, strings.Join(ids, ", "))
+	if err := atMostOne("remediation scripts", name, ids); err != nil {
+		return "", err
 	}
 	if len(ids) == 0 {
 		step.Action = would(p.in.DryRun, Created)
