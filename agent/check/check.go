@@ -219,6 +219,8 @@ func localChecks(cfg Config, d Deps) Report {
 	if sessions, err := p.Sessions(); err != nil {
 		add("sessions", Fail, "cannot list sessions (%v): every deallocation would be skipped", err)
 	} else {
+		// Every session with its station and the busy rule's verdict, so an
+		// admin sees why the VM is (not) held, console and listeners included.
 		var busy []string
 		for _, s := range sessions {
 			if decide.Busy(s) {
@@ -230,6 +232,9 @@ func localChecks(cfg Config, d Deps) Report {
 			}
 		}
 		add("sessions", OK, "listed %d; holding the VM: %s", len(sessions), orNone(busy))
+		for _, s := range sessions {
+			add("session", OK, "%s", decide.Explain(s))
+		}
 	}
 	if p.ShuttingDown() {
 		add("shutdown", Warn, "SM_SHUTTINGDOWN is set: Windows is shutting down")
