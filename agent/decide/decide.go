@@ -168,18 +168,25 @@ func isListener(station string) bool {
 //     user for yet. A down session that is not a listener is held too: the
 //     agent cannot tell whose it was.
 func Hold(s host.Session) (holds bool, why string) {
-	switch {
-	case s.ID == 0:
+	// One if per rule, in order (a switch hides its cases from the mutation
+	// tester's coverage).
+	if s.ID == 0 {
 		return false, "the services session, never a user's"
-	case s.User != "" && strings.EqualFold(s.Station, consoleStation):
+	}
+	console := strings.EqualFold(s.Station, consoleStation)
+	if s.User != "" && console {
 		return true, "a user is signed in at the console"
-	case s.User != "":
+	}
+	if s.User != "" {
 		return true, fmt.Sprintf("a user is signed in (%s)", s.State)
-	case s.State == host.StateListen || isListener(s.Station):
+	}
+	if s.State == host.StateListen || isListener(s.Station) {
 		return false, fmt.Sprintf("a listener (%s): it accepts connections, nobody is in it", s.State)
-	case strings.EqualFold(s.Station, consoleStation):
+	}
+	if console {
 		return false, fmt.Sprintf("the console at the logon screen (%s): nobody signed in", s.State)
-	case s.State == host.StateDown:
+	}
+	if s.State == host.StateDown {
 		return true, "down, not a listener, no user known: held while Windows cannot say whose it was"
 	}
 	return true, fmt.Sprintf("no user yet (%s): a remote logon in progress", s.State)
