@@ -123,6 +123,11 @@ func azureChecks(ctx context.Context, cfg Config, d Deps, inst imds.Instance) Re
 		return r
 	}
 	add("identity", OK, "%s, token from this VM's IMDS (no Azure Arc signal)", which)
+	if cfg.IdentityClientID != "" || cfg.IdentityResourceID != "" {
+		// Issue 20 item 7: a user-assigned identity is usually shared, and
+		// IMDS gives its token to any process on this VM.
+		add("identity", Warn, "the %s is user-assigned: if several VMs share it with the deallocate role on each, any user signed in to this VM can take its token from IMDS and deallocate every one of them. Prefer the VM's system-assigned identity (drop --identity-client-id; avdgen rbac apply grants it the role on this VM only) or one user-assigned identity per VM", which)
+	}
 	tc := &imds.Client{Base: cfg.IMDSBase, HTTP: d.HTTP, Sleep: d.Sleep, Deadline: 30 * time.Second}
 	tk, err := tc.Token(ctx, strings.TrimSuffix(cloud.ARMAudience, "/"), cfg.IdentityClientID, cfg.IdentityResourceID)
 	if err != nil {

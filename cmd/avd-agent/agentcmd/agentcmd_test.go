@@ -800,3 +800,22 @@ func TestCheckExplainsEverySession(t *testing.T) {
 		}
 	}
 }
+
+// Issue 20 item 7: check warns that a user-assigned identity, usually shared
+// by many VMs, lets any local user deallocate all of them, and says what to
+// do; with the system-assigned identity it does not.
+func TestCheckWarnsOfASharedIdentity(t *testing.T) {
+	h := newHarness(t)
+	if code := h.run("check", "--identity-client-id", "11111111-2222-3333-4444-555555555555"); code != ExitOK {
+		t.Fatalf("exit %d:\n%s", code, h.out.String())
+	}
+	for _, want := range []string{"WARN  identity", "any user signed in to this VM can take its token from IMDS and deallocate every one of them", "system-assigned identity"} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, h.out.String())
+		}
+	}
+	h = newHarness(t)
+	if code := h.run("check"); code != ExitOK || strings.Contains(h.out.String(), "WARN  identity") {
+		t.Errorf("system-assigned identity: exit %d\n%s", code, h.out.String())
+	}
+}
