@@ -71,17 +71,6 @@ func Time(getenv func(string) string) (time.Time, error) {
 	return time.Unix(n, 0).UTC(), nil
 }
 
-// SharedIdentityWarning is printed when the agent is told to use a
-// user-assigned identity: one client id for every host of the pool means
-// one identity holding the deallocate role on each of them, and IMDS hands
-// its token to any process on any of those VMs.
-func SharedIdentityWarning(clientID string) string {
-	return "avdgen: warning: --identity-client-id / agent.identityClientId " + clientID +
-		": every host of the pool will use this one user-assigned identity, so it needs the deallocate role on every host; " +
-		"IMDS gives its token to any process on a VM it is attached to, so any user signed in to one host can deallocate all of them. " +
-		"Leave it out to use each VM's system-assigned identity (avdgen rbac apply grants each one the role on its own VM only), or use one user-assigned identity per VM"
-}
-
 // Inputs checks --out and resolves the spec, the bundle time and the
 // agents: everything a bundle command needs before it renders.
 func (o Options) Inputs(f *cmdutil.Factory, flags *specflags.Flags, needDomain bool) (spec.Spec, dist.Agents, time.Time, error) {
@@ -96,9 +85,6 @@ func (o Options) Inputs(f *cmdutil.Factory, flags *specflags.Flags, needDomain b
 		// Accepted (end-session with an idle or active limit), but a user who
 		// disconnects rather than idles stays signed in.
 		fmt.Fprintln(f.IO.ErrOut, "avdgen: warning: no finite disconnected limit: the idle and active limits end only connected sessions, so a user who disconnects stays signed in and the VM keeps running; add --disconnected (e.g. 15m) to log disconnected users off too")
-	}
-	if s.Agent.IdentityClientID != "" {
-		fmt.Fprintln(f.IO.ErrOut, SharedIdentityWarning(s.Agent.IdentityClientID))
 	}
 	at, err := Time(f.Getenv)
 	if err != nil {
