@@ -123,6 +123,11 @@ func azureChecks(ctx context.Context, cfg Config, d Deps, inst imds.Instance) Re
 		return r
 	}
 	add("identity", OK, "%s, token from this VM's IMDS (no Azure Arc signal)", which)
+	if cfg.IdentityClientID != "" || cfg.IdentityResourceID != "" {
+		// Issue 20 item 7: a user-assigned identity is usually shared, and
+		// IMDS gives its token to any process on this VM.
+		add("identity", Warn, "the %s is user-assigned: if several VMs share it with the deallocate role on each, any user signed in to this VM can take its token from IMDS and deallocate every one of them. Prefer the VM's system-assigned identity (drop --identity-client-id; avdgen rbac apply grants it the role on this VM only) or one user-assigned identity per VM", which)
+	}
 	tc := &imds.Client{Base: cfg.IMDSBase, HTTP: d.HTTP, Sleep: d.Sleep, Deadline: 30 * time.Second}
 	tk, err := tc.Token(ctx, strings.TrimSuffix(cloud.ARMAudience, "/"), cfg.IdentityClientID, cfg.IdentityResourceID)
 	if err != nil {
@@ -219,6 +224,8 @@ func localChecks(cfg Config, d Deps) Report {
 	if sessions, err := p.Sessions(); err != nil {
 		add("sessions", Fail, "cannot list sessions (%v): every deallocation would be skipped", err)
 	} else {
+		// Every session with its station and the busy rule's verdict, so an
+		// admin sees why the VM is (not) held, console and listeners included.
 		var busy []string
 		for _, s := range sessions {
 			if decide.Busy(s) {
@@ -230,6 +237,9 @@ func localChecks(cfg Config, d Deps) Report {
 			}
 		}
 		add("sessions", OK, "listed %d; holding the VM: %s", len(sessions), orNone(busy))
+		for _, s := range sessions {
+			add("session", OK, "%s", decide.Explain(s))
+		}
 	}
 	if p.ShuttingDown() {
 		add("shutdown", Warn, "SM_SHUTTINGDOWN is set: Windows is shutting down")

@@ -125,27 +125,108 @@ type Decision struct {
 // Act reports whether the agent should call ARM.
 func (d Decision) Act() bool { return d.Outcome == Deallocate || d.Outcome == Hibernate }
 
-// Busy reports whether a session keeps the VM: anyone signed in, attached or
-// not, and a session whose user is not known yet (a logon in progress).
-// Only listeners, down or initialising sessions and the services session
-// (0) hold no user.
+// Busy reports whether a session keeps the VM (see Hold).
 func Busy(s host.Session) bool {
-	if s.ID == 0 {
-		return false
-	}
-	switch s.State {
-	case host.StateListen, host.StateDown, host.StateInit:
-		return false
-	}
-	return true
+	holds, _ := Hold(s)
+	return holds
 }
 
+// Station names Windows gives its own sessions and listeners. WTS spells
+// them "Console", "RDP-Tcp", "rdp-sxs240705700"; qwinsta prints them
+// lower-cased, so they compare case-insensitively. A connection through a
+// listener is the listener's name, '#' and a number ("rdp-sxs240705700#1").
+const (
+	consoleStation = "Console"
+	rdpTCPListener = "RDP-Tcp"
+	sxsListener    = "rdp-sxs" // AVD's side-by-side stack: rdp-sxs<version>
+	// vmbusListener is Hyper-V's VMBus listener (enhanced session); its
+	// connections are "31C5CE94259D4006A9E4#N".
+	vmbusListener = "31C5CE94259D4006A9E4"
+)
+
+// isListener reports a listener's station name: RDP-Tcp, rdp-sxs<version>
+// or the VMBus listener, without the "#N" of a connection through it.
+func isListener(station string) bool {
+	if station == "" || strings.Contains(station, "#") {
+		return false
+	}
+	return strings.EqualFold(station, rdpTCPListener) || strings.EqualFold(station, vmbusListener) ||
+		len(station) > len(sxsListener) && strings.EqualFold(station[:len(sxsListener)], sxsListener)
+}
+
+// Hold is the busy rule: whether a session keeps the VM, and why, in words
+// `check` and the logs print. In order:
+//   - the services session (0) never does;
+//   - anyone signed in does, at the console or remotely, attached or not;
+//   - a listener (state Listen, or named RDP-Tcp, rdp-sxs…, or the VMBus
+//     listener, whatever its state) does not: nobody is in it;
+//   - the console with nobody signed in does not: it sits at the logon
+//     screen on every VM, whatever its session id, and AVD users never
+//     arrive through it;
+//   - any other session without a user does: a remote logon in progress
+//     (ConnectQuery, Connected, Init), or a session Windows has not named a
+//     user for yet. A down session that is not a listener is held too: the
+//     agent cannot tell whose it was.
+func Hold(s host.Session) (holds bool, why string) {
+	// One if per rule, in order (a switch hides its cases from the mutation
+	// tester's coverage).
+	if s.ID == 0 {
+		return false, "the services session, never a user's"
+	}
+	console := strings.EqualFold(s.Station, consoleStation)
+	if s.User != "" && console {
+		return true, "a user is signed in at the console"
+	}
+	if s.User != "" {
+		return true, fmt.Sprintf("a user is signed in (%s)", s.State)
+	}
+	if s.State == host.StateListen || isListener(s.Station) {
+		return false, fmt.Sprintf("a listener (%s): it accepts connections, nobody is in it", s.State)
+	}
+	if console {
+		return false, fmt.Sprintf("the console at the logon screen (%s): nobody signed in", s.State)
+	}
+	if s.State == host.StateDown {
+		return true, "down, not a listener, no user known: held while Windows cannot say whose it was"
+	}
+	return true, fmt.Sprintf("no user yet (%s): a remote logon in progress", s.State)
+}
+
+// describe names a session that holds the VM, for a skip reason.
 func describe(s host.Session) string {
 	user := s.User
 	if user == "" {
 		user = "(user not known yet: logon in progress)"
 	}
-	return fmt.Sprintf("%s (session %d, %s)", user, s.ID, s.State)
+	return fmt.Sprintf("%s (session %d%s, %s)", user, s.ID, atStation(s), s.State)
+}
+
+// atStation is " at <station>", or nothing for a session without one (a
+// disconnected session has no station).
+func atStation(s host.Session) string {
+	if s.Station == "" {
+		return ""
+	}
+	return " at " + s.Station
+}
+
+// Explain is one line per session for `check` and the logs: id, station,
+// user, state, and whether and why it holds the VM.
+func Explain(s host.Session) string {
+	holds, why := Hold(s)
+	verdict := "holds the VM"
+	if !holds {
+		verdict = "does not hold the VM"
+	}
+	station := s.Station
+	if station == "" {
+		station = "(no station: disconnected)"
+	}
+	user := s.User
+	if user == "" {
+		user = "(no user)"
+	}
+	return fmt.Sprintf("session %d %s %s %s: %s, %s", s.ID, station, user, s.State, verdict, why)
 }
 
 // Stop returns the first rule that forbids deallocating with what is known so

@@ -22,9 +22,13 @@ func TestDecideEveryCombination(t *testing.T) {
 		busy     bool
 	}{
 		{name: "none"},
-		{name: "listener, down, init, services", sessions: []host.Session{{ID: 65536, State: host.StateListen}, {ID: 7, State: host.StateDown}, {ID: 8, State: host.StateInit}, {ID: 0, State: host.StateDisconnected}}},
+		{name: "services, console at the logon screen, listeners up and down", sessions: []host.Session{
+			{ID: 0, Station: "Services", State: host.StateDisconnected}, {ID: 1, Station: "Console", State: host.StateConnected},
+			{ID: 65536, Station: "RDP-Tcp", State: host.StateListen}, {ID: 65537, Station: "rdp-sxs240705700", State: host.StateDown},
+			{ID: 65538, Station: "31C5CE94259D4006A9E4", State: host.StateInit}}},
 		{name: "other user disconnected", sessions: []host.Session{{ID: 4, User: `CONTOSO\bob`, State: host.StateDisconnected}}, busy: true},
-		{name: "logon in progress", sessions: []host.Session{{ID: 5, State: host.StateConnected}}, busy: true},
+		{name: "logon in progress", sessions: []host.Session{{ID: 5, Station: "rdp-sxs240705700#1", State: host.StateConnected}}, busy: true},
+		{name: "remote session initialising", sessions: []host.Session{{ID: 6, Station: "rdp-sxs240705700#2", State: host.StateInit}, {ID: 1, Station: "Console", State: host.StateConnected}}, busy: true},
 		{name: "sessions unknown", err: errProbe},
 	}
 	type eventCase struct {
@@ -176,25 +180,72 @@ func TestStopBeforeProbing(t *testing.T) {
 	}
 }
 
+// The busy rule, one row per kind of session Windows lists. The console at
+// the logon screen (no user, whatever its id) was busy before issue 20, so a
+// host nobody signed in to at the console never deallocated.
 func TestBusy(t *testing.T) {
 	for _, c := range []struct {
 		s    host.Session
 		busy bool
 	}{
-		{host.Session{ID: 0, User: "x", State: host.StateActive}, false},
+		{host.Session{ID: 0, Station: "Services", User: "x", State: host.StateActive}, false},
+		// The console: at the logon screen it holds nothing, with any id.
+		{host.Session{ID: 1, Station: "Console", State: host.StateConnected}, false},
+		{host.Session{ID: 3, Station: "console", State: host.StateConnected}, false},
+		{host.Session{ID: 2, Station: "Console", State: host.StateConnectQuery}, false},
+		{host.Session{ID: 1, Station: "Console", User: `C\ann`, State: host.StateActive}, true},
+		{host.Session{ID: 1, Station: "Console", User: `C\ann`, State: host.StateDisconnected}, true},
+		// Listeners, up or down, whatever they are called.
+		{host.Session{ID: 65536, Station: "RDP-Tcp", State: host.StateListen}, false},
+		{host.Session{ID: 65536, Station: "rdp-tcp", State: host.StateDown}, false},
+		{host.Session{ID: 65537, Station: "rdp-sxs240705700", State: host.StateDown}, false},
+		{host.Session{ID: 65537, Station: "RDP-SXS240705700", State: host.StateInit}, false},
+		{host.Session{ID: 65536, Station: "31C5CE94259D4006A9E4", State: host.StateDown}, false},
+		{host.Session{ID: 65539, Station: "RDP-Tcp-3390", State: host.StateListen}, false},
 		{host.Session{ID: 1, State: host.StateListen}, false},
-		{host.Session{ID: 1, State: host.StateDown}, false},
-		{host.Session{ID: 1, State: host.StateInit}, false},
-		{host.Session{ID: 1, State: host.StateConnected}, true},
-		{host.Session{ID: 1, State: host.StateConnectQuery}, true},
-		{host.Session{ID: 1, User: "a", State: host.StateDisconnected}, true},
-		{host.Session{ID: 1, State: host.StateReset}, true},
-		{host.Session{ID: 1, State: host.StateShadow}, true},
-		{host.Session{ID: 1, State: host.StateIdle}, true},
+		// Remote sessions with no user yet: a logon in progress.
+		{host.Session{ID: 2, Station: "rdp-sxs240705700#0", State: host.StateConnected}, true},
+		{host.Session{ID: 2, Station: "RDP-Tcp#3", State: host.StateConnectQuery}, true},
+		{host.Session{ID: 2, Station: "rdp-sxs240705700#1", State: host.StateInit}, true},
+		{host.Session{ID: 2, Station: "31C5CE94259D4006A9E4#3", State: host.StateConnected}, true},
+		{host.Session{ID: 2, State: host.StateInit}, true},
+		{host.Session{ID: 2, State: host.StateReset}, true},
+		{host.Session{ID: 2, State: host.StateShadow}, true},
+		{host.Session{ID: 2, State: host.StateIdle}, true},
+		{host.Session{ID: 7, State: host.StateDown}, true},
+		{host.Session{ID: 7, Station: "rdp-sxs", State: host.StateDown}, true},
+		// Users, remote, attached or not.
+		{host.Session{ID: 4, User: `C\bob`, State: host.StateDisconnected}, true},
+		{host.Session{ID: 5, Station: "rdp-sxs240705700#2", User: `C\bob`, State: host.StateActive}, true},
+		{host.Session{ID: 65536, Station: "RDP-Tcp", User: `C\odd`, State: host.StateListen}, true},
 	} {
-		if got := Busy(c.s); got != c.busy {
-			t.Errorf("Busy(%+v) = %v", c.s, got)
+		holds, why := Hold(c.s)
+		if got := Busy(c.s); got != c.busy || holds != c.busy {
+			t.Errorf("Busy(%+v) = %v (%s), want %v", c.s, got, why, c.busy)
 		}
+		if why == "" {
+			t.Errorf("Hold(%+v): no reason", c.s)
+		}
+	}
+}
+
+func TestHoldSaysWhy(t *testing.T) {
+	for s, want := range map[host.Session]string{
+		{ID: 0, Station: "Services", State: host.StateDisconnected}:           "session 0 Services (no user) Disconnected: does not hold the VM, the services session, never a user's",
+		{ID: 1, Station: "Console", State: host.StateConnected}:               "session 1 Console (no user) Connected: does not hold the VM, the console at the logon screen (Connected): nobody signed in",
+		{ID: 1, Station: "Console", User: `C\ann`, State: host.StateActive}:   `session 1 Console C\ann Active: holds the VM, a user is signed in at the console`,
+		{ID: 4, User: `C\bob`, State: host.StateDisconnected}:                 `session 4 (no station: disconnected) C\bob Disconnected: holds the VM, a user is signed in (Disconnected)`,
+		{ID: 65536, Station: "31C5CE94259D4006A9E4", State: host.StateListen}: "session 65536 31C5CE94259D4006A9E4 (no user) Listen: does not hold the VM, a listener (Listen): it accepts connections, nobody is in it",
+		{ID: 2, Station: "rdp-sxs240705700#0", State: host.StateInit}:         "session 2 rdp-sxs240705700#0 (no user) Init: holds the VM, no user yet (Init): a remote logon in progress",
+		{ID: 9, State: host.StateDown}:                                        "session 9 (no station: disconnected) (no user) Down: holds the VM, down, not a listener, no user known: held while Windows cannot say whose it was",
+	} {
+		if got := Explain(s); got != want {
+			t.Errorf("Explain(%+v)\n got %q\nwant %q", s, got, want)
+		}
+	}
+	f := Facts{LocalProbed: true, MetadataRead: true, SessionHost: true, Sessions: []host.Session{{ID: 2, Station: "rdp-sxs240705700#0", State: host.StateInit}}}
+	if d := Decide(f); d.Reason != "still signed in: (user not known yet: logon in progress) (session 2 at rdp-sxs240705700#0, Init)" {
+		t.Errorf("reason %q", d.Reason)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/avdgen/avdgen/agent/internal/fakeapi"
 )
 
 // VM is the VM the fake IMDS describes.
@@ -121,15 +123,25 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: q, Header: r.Header.Clone()})
 	s.mu.Unlock()
 
+	// Every route first refuses an api-version the service refuses, with
+	// the service's own answer (fakeapi).
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/metadata/instance":
-		s.instance(w, r)
+		if fakeapi.IMDSVersionOK(w, r, fakeapi.IMDSInstance) {
+			s.instance(w, r)
+		}
 	case r.Method == http.MethodGet && r.URL.Path == "/metadata/identity/oauth2/token":
-		s.token(w, r, q)
+		if fakeapi.IMDSVersionOK(w, r, fakeapi.IMDSToken) {
+			s.token(w, r, q)
+		}
 	case r.Method == http.MethodPost && strings.EqualFold(r.URL.Path, s.VM.ID()+"/deallocate"):
-		s.deallocate(w, r)
+		if fakeapi.ARMVersionOK(w, r, fakeapi.Compute) {
+			s.deallocate(w, r)
+		}
 	case r.Method == http.MethodGet && strings.EqualFold(r.URL.Path, s.VM.ID()+"/providers/Microsoft.Authorization/permissions"):
-		s.permissions(w, r)
+		if fakeapi.ARMVersionOK(w, r, fakeapi.Authorization) {
+			s.permissions(w, r)
+		}
 	default:
 		s.t.Errorf("fakeazure: unexpected request %s %s", r.Method, r.URL)
 		http.Error(w, `{"error":{"code":"NotFound","message":"unexpected request"}}`, http.StatusNotFound)

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/avdgen/avdgen/agent/internal/fakeapi"
 )
 
 // VM is one fake session host VM.
@@ -157,7 +159,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
 		s.t.Errorf("fakepool: %s %s without a bearer token", r.Method, r.URL.Path)
 	}
+	if !fakeapi.ARMVersionOK(w, r, apiVersions[class]) {
+		return
+	}
 	handler(w, r)
+}
+
+// apiVersions are the api-versions Azure documents for each class of
+// request (fakeapi): anything else gets ARM's 400.
+var apiVersions = map[string][]string{
+	"sessionHosts": fakeapi.DesktopVirtualization,
+	"listVMs":      fakeapi.Compute, "patchVM": fakeapi.Compute, "deallocate": fakeapi.Compute,
+	"roleDefinition": fakeapi.Authorization, "putRoleDefinition": fakeapi.Authorization,
+	"listAssignments": fakeapi.Authorization, "putAssignment": fakeapi.Authorization,
 }
 
 func (s *Server) route(r *http.Request) (string, http.HandlerFunc) {

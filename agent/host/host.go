@@ -35,20 +35,27 @@ func (s SessionState) String() string {
 	return "Unknown"
 }
 
-// Session is one user session on the host.
+// Session is one session on the host, as WTSEnumerateSessions reports it.
 type Session struct {
-	ID    uint32
-	User  string // DOMAIN\user, empty when nobody is attached
-	State SessionState
+	ID uint32
+	// Station is the WinStation name (WTS_SESSION_INFO.pWinStationName) as
+	// Windows spells it: "Console", "Services", a listener ("RDP-Tcp",
+	// "rdp-sxs240705700", Hyper-V's VMBus listener "31C5CE94259D4006A9E4"),
+	// a connection through one ("RDP-Tcp#3", "rdp-sxs240705700#1"), and
+	// empty for a disconnected session. qwinsta prints it lower-cased.
+	Station string
+	User    string // DOMAIN\user, empty when nobody is signed in (yet)
+	State   SessionState
 }
 
 // Probe answers the agent's questions about the machine. Every question that
 // can fail says so: the agent treats an error as "unknown", never as "no".
 type Probe interface {
-	// Sessions lists every session but the services session (0). Listeners,
-	// down and initialising sessions come with an empty User; a session that
-	// vanished between listing and query is left out; any other failure to
-	// query one session is an error for the whole list.
+	// Sessions lists every session but the services session (0), with its
+	// station name. Listeners and down sessions come with an empty User (they
+	// are not asked); a session that vanished between listing and query is
+	// left out; any other failure to query one session is an error for the
+	// whole list (CollectSessions).
 	Sessions() ([]Session, error)
 	// ShuttingDown reports GetSystemMetrics(SM_SHUTTINGDOWN).
 	ShuttingDown() bool

@@ -53,10 +53,9 @@ func SystemReadiness() Readiness { return winProbe{} }
 
 type winProbe struct{}
 
-// Sessions lists every session but session 0 with WTSEnumerateSessionsW. The
-// user of a listener, down or initialising session is not asked (a listener
-// in state Down fails the query); for every other session the query must
-// answer, or the session must be gone, or the whole list is an error.
+// Sessions lists every session but session 0 with WTSEnumerateSessionsW,
+// with its WinStation name; CollectSessions decides which to ask for their
+// user and what a failed query means.
 func (winProbe) Sessions() ([]Session, error) {
 	var infos *windows.WTS_SESSION_INFO
 	var count uint32
@@ -64,32 +63,25 @@ func (winProbe) Sessions() ([]Session, error) {
 		return nil, fmt.Errorf("WTSEnumerateSessions: %w", err)
 	}
 	defer windows.WTSFreeMemory(uintptr(unsafe.Pointer(infos)))
-	var out []Session
+	rows := make([]Enumerated, 0, count)
 	for _, si := range unsafe.Slice(infos, count) {
-		if si.SessionID == 0 {
-			continue
+		var station string
+		if si.WindowStationName != nil {
+			station = windows.UTF16PtrToString(si.WindowStationName)
 		}
-		s := Session{ID: si.SessionID, State: SessionState(si.State)}
-		if s.State == StateListen || s.State == StateDown || s.State == StateInit {
-			out = append(out, s)
-			continue
-		}
-		user, err := sessionString(si.SessionID, wtsUserName)
-		if err == nil && user != "" {
-			var domain string
-			domain, err = sessionString(si.SessionID, wtsDomainName)
-			user = joinUser(domain, user)
-		}
-		switch {
-		case errors.Is(err, ErrSessionGone):
-			continue
-		case err != nil:
-			return nil, fmt.Errorf("WTSQuerySessionInformation(session %d): %w", si.SessionID, err)
-		}
-		s.User = user
-		out = append(out, s)
+		rows = append(rows, Enumerated{ID: si.SessionID, Station: station, State: SessionState(si.State)})
 	}
-	return out, nil
+	return CollectSessions(rows, sessionUser)
+}
+
+// sessionUser is DOMAIN\user of a session, empty when nobody is signed in.
+func sessionUser(id uint32) (string, error) {
+	user, err := sessionString(id, wtsUserName)
+	if err != nil || user == "" {
+		return user, err
+	}
+	domain, err := sessionString(id, wtsDomainName)
+	return joinUser(domain, user), err
 }
 
 func sessionString(id uint32, class uint32) (string, error) {

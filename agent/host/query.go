@@ -115,3 +115,42 @@ func recordSource(b []byte) string {
 	}
 	return string(utf16.Decode(u))
 }
+
+// Enumerated is one row of WTSEnumerateSessions: what Windows says before
+// the agent asks who is signed in.
+type Enumerated struct {
+	ID      uint32
+	Station string
+	State   SessionState
+}
+
+// CollectSessions turns WTSEnumerateSessions rows into the agent's session
+// list, asking userOf (WTSQuerySessionInformation: user and domain) for each
+// session that can have a user. The services session (0) is left out. A
+// listener or a down session is not asked: it has no user, and a listener
+// in state Down fails the query. A session that ended between listing and
+// query (ErrSessionGone) is left out; any other failure is an error for the
+// whole list, because a session whose user is unknown may be someone's.
+func CollectSessions(rows []Enumerated, userOf func(id uint32) (string, error)) ([]Session, error) {
+	var out []Session
+	for _, r := range rows {
+		if r.ID == 0 {
+			continue
+		}
+		s := Session{ID: r.ID, Station: r.Station, State: r.State}
+		if r.State == StateListen || r.State == StateDown {
+			out = append(out, s)
+			continue
+		}
+		user, err := userOf(r.ID)
+		switch {
+		case errors.Is(err, ErrSessionGone):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("WTSQuerySessionInformation(session %d, %s): %w", r.ID, r.State, err)
+		}
+		s.User = user
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,10 +48,17 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
+// documentedWithHibernation are the IMDS api-versions the documentation
+// lists (MicrosoftDocs/azure-compute-docs instance-metadata-service.md,
+// "Supported API versions") that carry additionalCapabilities.hibernationEnabled.
+var documentedWithHibernation = []string{"2025-04-07", "2024-07-17", "2024-03-15", "2023-11-15", "2023-07-01", "2021-12-13", "2021-11-15", "2021-11-01"}
+
 func TestInstanceRetriesTransientStatuses(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Metadata") != "true" || r.URL.Query().Get("api-version") != APIVersion {
+		// A version the IMDS documentation lists, with hibernationEnabled
+		// (introduced 2021-11-01): written out here, not the constant.
+		if v := r.URL.Query().Get("api-version"); r.Header.Get("Metadata") != "true" || !slices.Contains(documentedWithHibernation, v) {
 			t.Errorf("request %s headers %v", r.URL, r.Header)
 		}
 		switch calls.Add(1) {
@@ -133,7 +141,7 @@ func TestTokenFromIMDS(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		if r.Method != http.MethodGet || r.URL.Path != "/metadata/identity/oauth2/token" || r.Header.Get("Metadata") != "true" ||
-			q.Get("api-version") != TokenAPIVersion || q.Get("resource") != "https://management.azure.com" || q.Get("client_id") != "cid" {
+			q.Get("api-version") != "2018-02-01" || q.Get("resource") != "https://management.azure.com" || q.Get("client_id") != "cid" {
 			t.Errorf("request %s %s %v", r.Method, r.URL, r.Header)
 		}
 		if calls.Add(1) == 1 {

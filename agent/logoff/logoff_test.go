@@ -872,3 +872,28 @@ func TestStateSaveMergesWithTheFile(t *testing.T) {
 		t.Errorf("merged %+v, want %+v", got, want)
 	}
 }
+
+// Issue 20 item 1: the console at the logon screen holds no VM. Every AVD
+// session host lists it ("console 1 Conn", no user, not always session 1)
+// next to its listeners; before the fix every logoff ended "logon in
+// progress (session 1, Connected)" and nothing was ever deallocated. A
+// remote session initialising, on the other hand, is a logon in progress.
+func TestConsoleAtLogonScreenHoldsNoVM(t *testing.T) {
+	listed := []host.Session{
+		{ID: 2, Station: "Console", State: host.StateConnected},
+		{ID: 65536, Station: "RDP-Tcp", State: host.StateListen},
+		{ID: 65537, Station: "rdp-sxs240705700", State: host.StateListen},
+		{ID: 65538, Station: "31C5CE94259D4006A9E4", State: host.StateDown},
+	}
+	h := newHarness(t)
+	h.probe.sessions = listed
+	h.want(h.logoff(), decide.Deallocate, 1)
+
+	h = newHarness(t)
+	h.probe.sessions = append(append([]host.Session(nil), listed...), host.Session{ID: 3, Station: "rdp-sxs240705700#1", State: host.StateInit})
+	res := h.logoff()
+	h.want(res, decide.SkipUserSession, 0)
+	if !strings.Contains(res.Decision.Reason, "session 3 at rdp-sxs240705700#1, Init") {
+		t.Errorf("reason %q", res.Decision.Reason)
+	}
+}

@@ -774,3 +774,48 @@ func TestCheckJudgesLimitsLikeAvdgen(t *testing.T) {
 		}
 	}
 }
+
+// Issue 20 item 1: check shows every session with its station and why it
+// holds the VM or not; the console at the logon screen holds nothing.
+func TestCheckExplainsEverySession(t *testing.T) {
+	h := newHarness(t)
+	h.probe.sessions = []host.Session{
+		{ID: 1, Station: "Console", State: host.StateConnected},
+		{ID: 2, Station: "rdp-sxs240705700#0", User: `CONTOSO\ann`, State: host.StateActive},
+		{ID: 65536, Station: "RDP-Tcp", State: host.StateListen},
+		{ID: 65537, Station: "rdp-sxs240705700", State: host.StateListen},
+	}
+	if code := h.run("check"); code != ExitOK {
+		t.Fatalf("exit %d:\n%s", code, h.out.String())
+	}
+	for _, want := range []string{
+		`OK    sessions     listed 4; holding the VM: CONTOSO\ann (session 2, Active)`,
+		"session 1 Console (no user) Connected: does not hold the VM, the console at the logon screen",
+		`session 2 rdp-sxs240705700#0 CONTOSO\ann Active: holds the VM, a user is signed in (Active)`,
+		"session 65536 RDP-Tcp (no user) Listen: does not hold the VM, a listener",
+		"session 65537 rdp-sxs240705700 (no user) Listen: does not hold the VM, a listener",
+	} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, h.out.String())
+		}
+	}
+}
+
+// Issue 20 item 7: check warns that a user-assigned identity, usually shared
+// by many VMs, lets any local user deallocate all of them, and says what to
+// do; with the system-assigned identity it does not.
+func TestCheckWarnsOfASharedIdentity(t *testing.T) {
+	h := newHarness(t)
+	if code := h.run("check", "--identity-client-id", "11111111-2222-3333-4444-555555555555"); code != ExitOK {
+		t.Fatalf("exit %d:\n%s", code, h.out.String())
+	}
+	for _, want := range []string{"WARN  identity", "any user signed in to this VM can take its token from IMDS and deallocate every one of them", "system-assigned identity"} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, h.out.String())
+		}
+	}
+	h = newHarness(t)
+	if code := h.run("check"); code != ExitOK || strings.Contains(h.out.String(), "WARN  identity") {
+		t.Errorf("system-assigned identity: exit %d\n%s", code, h.out.String())
+	}
+}

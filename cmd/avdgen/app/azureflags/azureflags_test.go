@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,13 @@ func TestProbeIMDSAcceptsAnAnswer(t *testing.T) {
 	var gotHeader string
 	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotHeader = r.Header.Get("Metadata")
+		// IMDS refuses a version its documentation does not list (issue 20
+		// item 8), with this answer (instance-metadata-service.md).
+		if v := r.URL.Query().Get("api-version"); !slices.Contains([]string{"2025-04-07", "2024-07-17", "2024-03-15", "2023-11-15", "2023-07-01", "2021-12-13", "2021-11-15", "2021-11-01", "2021-10-01", "2021-08-01", "2021-05-01", "2021-03-01", "2021-02-01"}, v) {
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":"Bad request. api-version is invalid or was not specified in the request. For more information refer to aka.ms/azureimds","newest-versions":["2025-04-07","2024-07-17","2024-03-15"]}`))
+			return
+		}
 		w.Write([]byte(`{}`))
 	}))
 	defer imds.Close()

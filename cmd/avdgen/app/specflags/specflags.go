@@ -157,9 +157,32 @@ func (f *Flags) Resolve(needDomain bool, notice io.Writer) (spec.Spec, error) {
 			// 0 is a real choice here, not "unset": keep it through defaults.
 			s = s.WithDefaults()
 			s.Agent.Grace = 0
-			return s, s.Validate(needDomain)
+			return s, validated(s, needDomain, notice)
 		}
 	}
 	s = s.WithDefaults()
-	return s, s.Validate(needDomain)
+	return s, validated(s, needDomain, notice)
+}
+
+// validated validates the resolved spec and, when it is valid, warns of
+// what it allows but should not go unsaid.
+func validated(s spec.Spec, needDomain bool, notice io.Writer) error {
+	if err := s.Validate(needDomain); err != nil {
+		return err
+	}
+	if s.Agent.IdentityClientID != "" {
+		fmt.Fprintln(notice, SharedIdentityWarning(s.Agent.IdentityClientID))
+	}
+	return nil
+}
+
+// SharedIdentityWarning is printed when the agent is told to use a
+// user-assigned identity (issue 20): one client id for every host of the
+// pool means one identity holding the deallocate role on each of them, and
+// IMDS hands its token to any process on any of those VMs.
+func SharedIdentityWarning(clientID string) string {
+	return "avdgen: warning: --identity-client-id / agent.identityClientId " + clientID +
+		": every host of the pool will use this one user-assigned identity, so it needs the deallocate role on every host; " +
+		"IMDS gives its token to any process on a VM it is attached to, so any user signed in to one host can deallocate all of them. " +
+		"Leave it out to use each VM's system-assigned identity (avdgen rbac apply grants each one the role on its own VM only), or use one user-assigned identity per VM"
 }
