@@ -184,7 +184,7 @@ func retryable(method string, status int) bool {
 }
 
 func idempotent(method string) bool {
-	return method == http.MethodGet || method == http.MethodPut || method == http.MethodPatch
+	return method == http.MethodGet || method == http.MethodPut || method == http.MethodPatch || method == http.MethodDelete
 }
 
 // backoff is 1s, 2s, 4s, 8s, 16s for the tries after the first.

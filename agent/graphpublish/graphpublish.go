@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -281,12 +280,7 @@ func (p *publisher) policy(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var diffs []string
-	for _, k := range []string{"name", "description", "platforms", "technologies", "roleScopeTagIds"} {
-		if !equalJSON(want[k], have[k]) {
-			diffs = append(diffs, k)
-		}
-	}
+	diffs := drift(want, have, []string{"name", "description", "platforms", "technologies", "roleScopeTagIds"})
 	wantSettings, _ := want["settings"].([]any)
 	if !equalSettings(wantSettings, settings) {
 		diffs = append(diffs, "settings")
@@ -335,36 +329,39 @@ func (p *publisher) app(ctx context.Context) (string, error) {
 	if err := atMostOne("Win32 apps", name, ids); err != nil {
 		return "", err
 	}
-	// The notes are the receipt of committed content: they are written
-	// only together with committedContentVersion.
-	body := withoutKey(want, "notes")
+	// What depends on the content - the detection rule (its value is the
+	// package digest), the description naming that value and the notes
+	// (the receipt of committed content) - is written only in the PATCH that
+	// sets committedContentVersion, after commitFileSuccess: a rule changed
+	// earlier makes every host reinstall the old content while the upload
+	// runs, and for good when it fails. Everything else may go up front.
+	upFront := withoutKeys(want, contentBound...)
 	var id string
 	needContent := true
+	var have map[string]any
 	if len(ids) == 0 {
 		p.rep.App.Action = would(p.in.DryRun, Created)
 		p.rep.Content.Detail = "new app"
 		if !p.in.DryRun {
+			// A new app has no content hosts could install: it is created
+			// with its rule (Intune requires one), without the receipt.
 			var made struct{ ID string }
-			if err := p.c.do(ctx, http.MethodPost, appsPath, body, &made); err != nil {
+			if err := p.c.do(ctx, http.MethodPost, appsPath, withoutKeys(want, "notes"), &made); err != nil {
 				return "", fmt.Errorf("creating the Win32 app: %w", err)
 			}
 			id = made.ID
 		}
 	} else {
 		id = ids[0]
-		var have map[string]any
 		if err := p.c.do(ctx, http.MethodGet, appsPath+"/"+url.PathEscape(id), nil, &have); err != nil {
 			return "", err
 		}
-		var diffs []string
-		for _, k := range sortedKeys(body) {
-			if k != "@odata.type" && !equalJSON(body[k], have[k]) {
-				diffs = append(diffs, k)
-			}
-		}
+		diffs := drift(upFront, have, sortedKeys(upFront))
 		haveNotes, _ := have["notes"].(string)
 		committed, _ := have["committedContentVersion"].(string)
-		needContent = haveNotes != wantNotes || committed == ""
+		_, havePkg, _ := intune.ContentFromNotes(haveNotes)
+		_, wantPkg, _ := intune.ContentFromNotes(wantNotes)
+		needContent = havePkg != wantPkg || committed == ""
 		switch {
 		case committed == "":
 			p.rep.Content.Detail = "no committed content"
@@ -376,32 +373,66 @@ func (p *publisher) app(ctx context.Context) (string, error) {
 			p.rep.App.Action = would(p.in.DryRun, Updated)
 			p.rep.App.Detail = "differs in " + strings.Join(diffs, ", ")
 			if !p.in.DryRun {
-				if err := p.c.do(ctx, http.MethodPatch, appsPath+"/"+url.PathEscape(id), body, nil); err != nil {
+				if err := p.c.do(ctx, http.MethodPatch, appsPath+"/"+url.PathEscape(id), upFront, nil); err != nil {
 					return "", fmt.Errorf("updating the Win32 app: %w", err)
 				}
 			}
 		}
 	}
 	p.rep.App.ID = id
+	bound := map[string]any{"@odata.type": win32Type}
+	for _, k := range contentBound {
+		bound[k] = want[k]
+	}
+	var boundDrift []string
+	if have != nil {
+		boundDrift = drift(bound, have, contentBound)
+		if d := drift(bound, have, []string{"description", "rules"}); len(d) > 0 {
+			p.rep.App.Action = would(p.in.DryRun, Updated)
+			p.rep.App.Detail = strings.TrimPrefix(strings.TrimPrefix(p.rep.App.Detail, "differs in ")+", "+strings.Join(d, ", "), ", ")
+			p.rep.App.Detail = "differs in " + p.rep.App.Detail
+			if needContent {
+				p.rep.App.Detail += " (written with the new content's commit)"
+			}
+		}
+	}
 	if !needContent {
 		p.rep.Content.Action = Unchanged
+		// The content is the bundle's: its rule, description and notes may
+		// be put right at once (someone edited them in the portal).
+		if len(boundDrift) > 0 {
+			if !p.in.DryRun {
+				if err := p.c.do(ctx, http.MethodPatch, appsPath+"/"+url.PathEscape(id), bound, nil); err != nil {
+					return "", fmt.Errorf("updating the Win32 app: %w", err)
+				}
+			}
+		}
 		return id, nil
 	}
 	p.rep.Content.Action = would(p.in.DryRun, Uploaded)
 	if p.in.DryRun {
 		return id, nil
 	}
+	if have != nil {
+		if err := p.dropUncommitted(ctx, id, have); err != nil {
+			return "", err
+		}
+	}
 	version, err := p.upload(ctx, id)
 	if err != nil {
 		return "", err
 	}
 	p.rep.Content.ID = version
-	patch := map[string]any{"@odata.type": win32Type, "committedContentVersion": version, "notes": wantNotes}
-	if err := p.c.do(ctx, http.MethodPatch, appsPath+"/"+url.PathEscape(id), patch, nil); err != nil {
-		return "", fmt.Errorf("setting the committed content version %s: %w", version, err)
+	bound["committedContentVersion"] = version
+	if err := p.c.do(ctx, http.MethodPatch, appsPath+"/"+url.PathEscape(id), bound, nil); err != nil {
+		return "", fmt.Errorf("setting the committed content version %s with its detection rule: %w", version, err)
 	}
 	return id, nil
 }
+
+// contentBound are the app members that describe its content: written with
+// committedContentVersion, never before it.
+var contentBound = []string{"description", "notes", "rules"}
 
 // assignments of a policy or app: keep everyone else's, add ours.
 type assignment = map[string]any
@@ -501,63 +532,26 @@ func (p *publisher) assignApp(ctx context.Context, id, group string) error {
 	return nil
 }
 
-// equalJSON compares two decoded JSON values, ignoring nulls inside objects
-// (Graph returns unset properties as null) and @odata annotations (Graph
-// may leave out the type of a value that has its declared type).
-func equalJSON(a, b any) bool { return reflect.DeepEqual(normalize(a), normalize(b)) }
-
-func normalize(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, e := range x {
-			if e == nil || strings.HasPrefix(k, "@odata.") {
-				continue
-			}
-			out[k] = normalize(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = normalize(e)
-		}
-		return out
-	case []string:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = e
-		}
-		return out
-	}
-	return v
-}
-
 // equalSettings compares the wanted settings with Graph's, by instance,
-// order-insensitively; Graph adds ids and null template references.
+// order-insensitively; Graph adds ids and null template references, which
+// covers ignores.
 func equalSettings(want []any, have []map[string]any) bool {
-	key := func(v any) string {
-		m, _ := v.(map[string]any)
-		b, _ := json.Marshal(normalize(m["settingInstance"]))
-		return string(b)
+	w := make([]any, 0, len(want))
+	for _, x := range want {
+		m, _ := x.(map[string]any)
+		w = append(w, m["settingInstance"])
 	}
-	a := make([]string, 0, len(want))
-	for _, w := range want {
-		a = append(a, key(w))
+	h := make([]any, 0, len(have))
+	for _, x := range have {
+		h = append(h, x["settingInstance"])
 	}
-	b := make([]string, 0, len(have))
-	for _, h := range have {
-		b = append(b, key(h))
-	}
-	sort.Strings(a)
-	sort.Strings(b)
-	return reflect.DeepEqual(a, b)
+	return covers(w, h)
 }
 
-func withoutKey(m map[string]any, key string) map[string]any {
+func withoutKeys(m map[string]any, keys ...string) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		if k != key {
+		if !contains(keys, k) {
 			out[k] = v
 		}
 	}

@@ -484,3 +484,131 @@ func TestPlainHTTPOnlyToLoopback(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+const spec15mHibernate = spec15m + "agent:\n  action: hibernate\n"
+
+func ruleValue(t testing.TB, body map[string]any) string {
+	t.Helper()
+	rules, _ := body["rules"].([]any)
+	if len(rules) != 1 {
+		t.Fatalf("rules %v", body["rules"])
+	}
+	return rules[0].(map[string]any)["comparisonValue"].(string)
+}
+
+func bundleRule(t testing.TB, files map[string][]byte) string {
+	var app map[string]any
+	if err := json.Unmarshal(files[AppFile], &app); err != nil {
+		t.Fatal(err)
+	}
+	return ruleValue(t, app)
+}
+
+// Issue 15 findings 1 and 3, and what the issue asks to show: a change only
+// install.ps1 carries (--action hibernate) uploads new content, and the
+// detection rule changes in the PATCH that commits it, after the commit,
+// never before; the profile is left alone.
+func TestInstallOnlyChangeMovesTheRuleWithTheCommit(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	h.mustPublish(bundle(t, spec15m, agentOne), false)
+	app := h.fake.App(appName)
+	before := ruleValue(t, app.Body)
+	h.fake.ResetCounts()
+	app.Patches = nil
+	files := bundle(t, spec15mHibernate, agentOne)
+	rep := h.mustPublish(files, false)
+	if rep.Policy.Action != Unchanged || rep.Content.Action != Uploaded || rep.App.Action != Updated {
+		t.Errorf("policy %+v app %+v content %+v", rep.Policy, rep.App, rep.Content)
+	}
+	after := ruleValue(t, app.Body)
+	if after == before || after != bundleRule(t, files) {
+		t.Fatalf("detection rule %s -> %s, bundle says %s", before, after, bundleRule(t, files))
+	}
+	if sum := sha256.Sum256(h.fake.Committed[app.ID]); hex.EncodeToString(sum[:]) != packageDigest(t, files) {
+		t.Error("the committed content is not the --action hibernate package")
+	}
+	commit := -1
+	for i, l := range h.fake.Log {
+		if strings.HasSuffix(l, "/commit") {
+			commit = i
+		}
+	}
+	patchesAfterCommit := 0
+	for _, l := range h.fake.Log[commit+1:] {
+		if strings.HasPrefix(l, "PATCH ") {
+			patchesAfterCommit++
+		}
+	}
+	for i, p := range app.Patches {
+		_, rules := p["rules"]
+		_, committed := p["committedContentVersion"]
+		if rules && !committed {
+			t.Errorf("PATCH %d changes the rule without committing content: %v", i, p)
+		}
+		if rules && i != len(app.Patches)-1 {
+			t.Errorf("PATCH %d with the rule is not the last one", i)
+		}
+	}
+	if commit < 0 || patchesAfterCommit != 1 || len(app.Patches) == 0 {
+		t.Errorf("want exactly the committing PATCH after the commit: %v", h.fake.Log)
+	}
+}
+
+// Issue 15 finding 3: a failed upload leaves hosts on the old rule (they
+// keep the old content installed); the next run removes the uncommitted
+// content version and uploads again.
+func TestFailedUploadKeepsTheOldRuleAndIsCleanedUp(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	h.mustPublish(bundle(t, spec15m, agentOne), false)
+	app := h.fake.App(appName)
+	before := ruleValue(t, app.Body)
+	h.fake.FailNextCommit()
+	files := bundle(t, spec15mHibernate, agentOne)
+	if _, err := h.publish(files, fakegraph.GroupID, false, false); err == nil || !strings.Contains(err.Error(), "commitFileFailed") {
+		t.Fatalf("failed commit: %v", err)
+	}
+	if got := ruleValue(t, app.Body); got != before {
+		t.Errorf("detection rule changed to %s although the content was not committed (was %s)", got, before)
+	}
+	if got := app.Body["committedContentVersion"]; got != "1" {
+		t.Errorf("committed %v", got)
+	}
+	rep := h.mustPublish(files, false)
+	if rep.Content.Action != Uploaded || !strings.Contains(rep.Content.Detail, "removed 1 uncommitted content version") {
+		t.Errorf("rerun: %+v", rep.Content)
+	}
+	if got := h.fake.ContentVersions(app.ID); !reflect.DeepEqual(got, []string{"1", "3"}) {
+		t.Errorf("content versions %v, want 1 (history) and 3 (committed), not the orphan 2", got)
+	}
+	if ruleValue(t, app.Body) != bundleRule(t, files) || app.Body["committedContentVersion"] != "3" {
+		t.Errorf("after rerun: rule %s, committed %v", ruleValue(t, app.Body), app.Body["committedContentVersion"])
+	}
+}
+
+// Issue 15 finding 4: Graph returns members the body never sent; they
+// are not drift. The fake's GET carries the recorded service-filled
+// members (maxRunTimeInMinutes among them), and a rerun still writes nothing.
+func TestServiceFilledMembersAreNotDrift(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	h.mustPublish(bundle(t, spec15m, agentOne), false)
+	c := &client{base: h.fake.URL, hc: &http.Client{Transport: testnet.Guard(t, nil)}, cred: h.cred, scope: "x", sleep: h.config().Sleep, now: h.config().Now}
+	var got map[string]any
+	if err := c.do(context.Background(), http.MethodGet, appsPath+"/"+h.fake.App(appName).ID, nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	ie, _ := got["installExperience"].(map[string]any)
+	if ie["maxRunTimeInMinutes"] != float64(60) || got["isFeatured"] != false || got["minimumSupportedOperatingSystem"] == nil {
+		t.Fatalf("the fake's GET lacks the service-filled members: %v", got)
+	}
+	h.fake.ResetCounts()
+	rep := h.mustPublish(bundle(t, spec15m, agentOne), false)
+	if c := h.fake.Counts(); c.Writes != 0 || rep.App.Action != Unchanged {
+		t.Errorf("rerun wrote %d: app %+v\n%v", c.Writes, rep.App, h.fake.Log)
+	}
+	// A member avdgen sets, changed in the portal, is drift.
+	h.fake.App(appName).Body["installExperience"].(map[string]any)["deviceRestartBehavior"] = "allow"
+	rep = h.mustPublish(bundle(t, spec15m, agentOne), false)
+	if rep.App.Action != Updated || rep.App.Detail != "differs in installExperience" {
+		t.Errorf("portal edit: %+v", rep.App)
+	}
+}

@@ -64,12 +64,7 @@ func (p *publisher) remediation(ctx context.Context) (string, error) {
 	if err := p.c.do(ctx, http.MethodGet, scriptsPath+"/"+url.PathEscape(id), nil, &have); err != nil {
 		return "", err
 	}
-	var diffs []string
-	for _, k := range sortedKeys(want) {
-		if k != "@odata.type" && !equalJSON(want[k], have[k]) {
-			diffs = append(diffs, k)
-		}
-	}
+	diffs := drift(want, have, sortedKeys(want))
 	if len(diffs) == 0 {
 		step.Action = Unchanged
 		return id, nil

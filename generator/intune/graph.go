@@ -167,10 +167,13 @@ type Win32LobApp struct {
 	Rules                          []RegistryRule    `json:"rules"`
 }
 
-// InstallExperience runs the install as SYSTEM without restarts.
+// InstallExperience runs the install as SYSTEM without restarts, for at
+// most MaxRunTimeInMinutes (sent although 60 is Intune's default: a real
+// GET returns it, and a body that leaves it out leaves it to the service).
 type InstallExperience struct {
 	ODataType             string `json:"@odata.type"`
 	RunAsAccount          string `json:"runAsAccount"`
+	MaxRunTimeInMinutes   int    `json:"maxRunTimeInMinutes"`
 	DeviceRestartBehavior string `json:"deviceRestartBehavior"`
 }
 
@@ -253,7 +256,7 @@ func Win32App(s spec.Spec, version, notes string) Win32LobApp {
 		ApplicableArchitectures:        "none",
 		AllowedArchitectures:           "x64,arm64",
 		MinimumSupportedWindowsRelease: s.Intune.MinimumWindowsRelease,
-		InstallExperience:              InstallExperience{ODataType: "#microsoft.graph.win32LobAppInstallExperience", RunAsAccount: "system", DeviceRestartBehavior: "suppress"},
+		InstallExperience:              InstallExperience{ODataType: "#microsoft.graph.win32LobAppInstallExperience", RunAsAccount: "system", MaxRunTimeInMinutes: 60, DeviceRestartBehavior: "suppress"},
 		ReturnCodes:                    codes,
 		Rules: []RegistryRule{{
 			ODataType: "#microsoft.graph.win32LobAppRegistryRule", RuleType: "detection", Check32BitOn64System: false,
