@@ -612,3 +612,23 @@ func TestServiceFilledMembersAreNotDrift(t *testing.T) {
 		t.Errorf("portal edit: %+v", rep.App)
 	}
 }
+
+// Issue 15 finding 2: a 403 names the permission the refused request
+// needs: DeviceManagementScripts.ReadWrite.All for --remediation.
+func TestForbiddenNamesThePermissionOfTheRequest(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	h.fake.SetStatusOnce("GET scripts", http.StatusForbidden)
+	_, err := h.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, false, true)
+	if err == nil || !strings.Contains(err.Error(), "missing Graph permission: DeviceManagementScripts.ReadWrite.All (--remediation)") {
+		t.Errorf("403 on scripts: %v", err)
+	}
+	for path, want := range map[string]string{
+		"/beta/deviceManagement/configurationPolicies/x/assign": "permission: DeviceManagementConfiguration.ReadWrite.All;",
+		"/beta/deviceAppManagement/mobileApps":                  "permission: DeviceManagementApps.ReadWrite.All;",
+		"/v1.0/groups":                                          "permission: GroupMember.Read.All or Group.Read.All;",
+	} {
+		if msg := (&GraphError{Method: "GET", Path: path, Status: http.StatusForbidden}).Error(); !strings.Contains(msg, want) {
+			t.Errorf("%s: %s", path, msg)
+		}
+	}
+}

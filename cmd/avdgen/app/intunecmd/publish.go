@@ -58,9 +58,20 @@ or patched; its content is uploaded again only when the agent or package changed
 Remediations script pair, and their assignments to one device group (others' assignments are kept).
 A rerun with the same spec changes nothing. --dry-run only reads and prints the plan.
 
-Needs DeviceManagementConfiguration.ReadWrite.All and DeviceManagementApps.ReadWrite.All, and
-Group.Read.All when --assign-group is a display name. The Azure CLI's own app (--auth cli) is not
-granted them: use --auth env with an app registration that is, or --auth managed-identity.`,
+Graph permissions (application permissions with admin consent), per flag:
+  always            DeviceManagementConfiguration.ReadWrite.All (the profile)
+                    DeviceManagementApps.ReadWrite.All (the app, its content, its assignment)
+  --remediation     DeviceManagementScripts.ReadWrite.All (the Remediations pair)
+  --assign-group    GroupMember.Read.All or Group.Read.All (find a group by name; check that it
+                    holds devices - without it publish only warns that it could not check)
+--auth: env (an app registration) or managed-identity, or default (those two and workload
+identity). cli and device-code are refused: they sign in through the Azure CLI's own app, which
+Intune's permissions are not granted to.
+
+Objects are found by the avdgen key in their description or notes first (renamed in the portal,
+they are still ours), by exact name second. Assignments to other groups and Policy Set assignments
+are kept; publish refuses to override an exclusion or an uninstall assignment of the group.
+See docs/intune.md.`,
 		Example: `  avdgen intune publish --idle 2h --disconnected 15m --assign-group 5b0e7c1a-3d2f-4c6b-9a8e-1f2d3c4b5a69 --auth env
   avdgen intune publish --bundle ./avdgen-intune --assign-group "AVD session hosts" --auth env --dry-run`,
 		Args: cobra.NoArgs,
