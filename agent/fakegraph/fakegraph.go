@@ -78,17 +78,18 @@ type Fake struct {
 	srv *httptest.Server
 	cs  *csdl.Schema
 
-	mu       sync.Mutex
-	nextID   int
-	policies []*Object
-	apps     []*Object
-	scripts  []*Object
-	groups   []map[string]any
-	files    map[string]*contentFile // by file id
-	blocks   map[string]map[string][]byte
-	blobs    map[string][]byte
-	sasCount int
-	commits  int
+	mu           sync.Mutex
+	nextID       int
+	policies     []*Object
+	apps         []*Object
+	scripts      []*Object
+	groups       []map[string]any
+	groupMembers map[string][]map[string]any
+	files        map[string]*contentFile // by file id
+	blocks       map[string]map[string][]byte
+	blobs        map[string][]byte
+	sasCount     int
+	commits      int
 	// statusOnce answers the next request of a route with this status.
 	statusOnce map[string]int
 	// failNextCommit ends the next commit in commitFileFailed.
@@ -158,6 +159,8 @@ func New(t testing.TB, o Options) *Fake {
 const (
 	GroupID      = "5b0e7c1a-3d2f-4c6b-9a8e-1f2d3c4b5a69"
 	OtherGroupID = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	// MixedGroupID ("avd session hosts (test)") holds a device and a user.
+	MixedGroupID = "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a"
 )
 
 func (f *Fake) seed() {
@@ -175,8 +178,19 @@ func (f *Fake) seed() {
 	}
 	f.groups = []map[string]any{
 		{"id": GroupID, "displayName": "AVD session hosts"},
-		{"id": "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a", "displayName": "avd session hosts (test)"},
+		{"id": MixedGroupID, "displayName": "avd session hosts (test)"},
 		{"id": OtherGroupID, "displayName": "All AVD admins"},
+	}
+	device := func(id string) map[string]any {
+		return map[string]any{"@odata.type": "#microsoft.graph.device", "id": id}
+	}
+	user := func(id string) map[string]any {
+		return map[string]any{"@odata.type": "#microsoft.graph.user", "id": id}
+	}
+	f.groupMembers = map[string][]map[string]any{
+		GroupID:      {device("d0000000-0000-4000-8000-000000000001"), device("d0000000-0000-4000-8000-000000000002")},
+		MixedGroupID: {device("d0000000-0000-4000-8000-000000000003"), user("a0000000-0000-4000-8000-000000000001")},
+		OtherGroupID: {user("a0000000-0000-4000-8000-000000000002"), user("a0000000-0000-4000-8000-000000000003")},
 	}
 }
 
@@ -339,6 +353,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 // routes: name → method and path pattern ({} is one segment).
 var routes = []struct{ name, method, pattern string }{
 	{"GET groups", "GET", "/v1.0/groups"},
+	{"GET group members", "GET", "/v1.0/groups/{}/members"},
 	{"GET policies", "GET", "/beta/deviceManagement/configurationPolicies"},
 	{"POST policies", "POST", "/beta/deviceManagement/configurationPolicies"},
 	{"GET policy", "GET", "/beta/deviceManagement/configurationPolicies/{}"},
@@ -470,10 +485,17 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 			}
 		}
 		f.page(w, r, items)
+	case "GET group members":
+		list, ok := f.groupMembers[args[0]]
+		if !ok {
+			f.fail(w, http.StatusNotFound, "Request_ResourceNotFound", "no group "+args[0])
+			return
+		}
+		f.page(w, r, list)
 	case "GET policies":
 		items := []map[string]any{}
 		for _, o := range f.policies {
-			items = append(items, map[string]any{"id": o.ID, "name": o.Body["name"]})
+			items = append(items, map[string]any{"id": o.ID, "name": o.Body["name"], "description": o.Body["description"]})
 		}
 		f.page(w, r, items)
 	case "POST policies":
@@ -529,20 +551,26 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 		if !ok {
 			return
 		}
-		o.Assignments = []map[string]any{}
+		o.Assignments = policySetOnes(o.Assignments)
 		for i, a := range list {
+			if !f.direct(w, a) {
+				return
+			}
 			b, _ := json.Marshal(a)
 			if _, ok := f.check(w, b, "deviceManagementConfigurationPolicyAssignment"); !ok {
 				return
 			}
 			a["id"] = fmt.Sprintf("%s_%d", o.ID, i)
+			if _, ok := a["source"]; !ok {
+				a["source"] = "direct"
+			}
 			o.Assignments = append(o.Assignments, a)
 		}
 		f.reply(w, http.StatusOK, map[string]any{"value": o.Assignments})
 	case "GET apps":
 		items := []map[string]any{}
 		for _, o := range f.apps {
-			items = append(items, map[string]any{"@odata.type": o.Body["@odata.type"], "id": o.ID, "displayName": o.Body["displayName"]})
+			items = append(items, map[string]any{"@odata.type": o.Body["@odata.type"], "id": o.ID, "displayName": o.Body["displayName"], "notes": o.Body["notes"]})
 		}
 		f.page(w, r, items)
 	case "POST apps":
@@ -600,13 +628,19 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 		if !ok {
 			return
 		}
-		o.Assignments = []map[string]any{}
+		o.Assignments = policySetOnes(o.Assignments)
 		for i, a := range list {
+			if !f.direct(w, a) {
+				return
+			}
 			b, _ := json.Marshal(a)
 			if _, ok := f.check(w, b, "mobileAppAssignment"); !ok {
 				return
 			}
 			a["id"] = fmt.Sprintf("%s_%d", o.ID, i)
+			if _, ok := a["source"]; !ok {
+				a["source"] = "direct"
+			}
 			o.Assignments = append(o.Assignments, a)
 		}
 		f.reply(w, http.StatusNoContent, nil)
@@ -694,7 +728,7 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 	case "GET scripts":
 		items := []map[string]any{}
 		for _, o := range f.scripts {
-			items = append(items, map[string]any{"id": o.ID, "displayName": o.Body["displayName"]})
+			items = append(items, map[string]any{"id": o.ID, "displayName": o.Body["displayName"], "description": o.Body["description"]})
 		}
 		f.page(w, r, items)
 	case "POST scripts":
@@ -739,13 +773,19 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 		if !ok {
 			return
 		}
-		o.Assignments = []map[string]any{}
+		o.Assignments = policySetOnes(o.Assignments)
 		for i, a := range list {
+			if !f.direct(w, a) {
+				return
+			}
 			b, _ := json.Marshal(a)
 			if _, ok := f.check(w, b, "deviceHealthScriptAssignment"); !ok {
 				return
 			}
 			a["id"] = fmt.Sprintf("%s_%d", o.ID, i)
+			if _, ok := a["source"]; !ok {
+				a["source"] = "direct"
+			}
 			o.Assignments = append(o.Assignments, a)
 		}
 		f.reply(w, http.StatusNoContent, nil)
@@ -1120,4 +1160,28 @@ func (f *Fake) appView(o *Object) map[string]any {
 		}
 	}
 	return out
+}
+
+// policySetOnes are the assignments a Policy Set made: the assign action
+// replaces an object's direct assignments and leaves these to their set
+// (how the fake models it; only a tenant can confirm).
+func policySetOnes(list []map[string]any) []map[string]any {
+	out := []map[string]any{}
+	for _, a := range list {
+		if a["source"] == "policySets" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// direct refuses an assignment sent as a Policy Set's: a set's
+// assignments are the set's to make.
+func (f *Fake) direct(w http.ResponseWriter, a map[string]any) bool {
+	if a["source"] == "policySets" || a["sourceId"] != nil {
+		f.t.Errorf("fakegraph: an assign body re-sends a Policy Set's assignment: %v", a)
+		f.fail(w, http.StatusBadRequest, "BadRequest", "assignments of a policy set cannot be assigned directly")
+		return false
+	}
+	return true
 }

@@ -146,7 +146,7 @@ func Build(in Input) ([]bundle.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	app, err := marshal(Win32App(s, version, Notes(AgentDigest(in.Agents), PackageDigest(pkg.Info))))
+	app, err := marshal(Win32App(s, version, Notes(Key(s.HostPool, "agent"), AgentDigest(in.Agents), PackageDigest(pkg.Info))))
 	if err != nil {
 		return nil, err
 	}

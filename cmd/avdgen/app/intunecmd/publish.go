@@ -53,10 +53,10 @@ func NewCmdPublish(f *cmdutil.Factory, runF func(*PublishOptions) error) *cobra.
 		Use:   "publish --assign-group GROUP [flags]",
 		Short: "Create or update the Intune profile, Win32 app and assignments through Microsoft Graph",
 		Long: `Publishes what ` + "`avdgen intune`" + ` writes, through Microsoft Graph (beta): the Settings Catalog
-profile (found by its exact name, updated in place when its settings differ), the Win32 app (created
-or patched; its content is uploaded again only when the agent or package changed), optionally the
-Remediations script pair, and their assignments to one device group (others' assignments are kept).
-A rerun with the same spec changes nothing. --dry-run only reads and prints the plan.
+profile (updated in place when its settings differ), the Win32 app (created or patched; its content
+is uploaded again only when the package changed, and its detection rule changes only together with
+the committed content), optionally the Remediations script pair, and their assignments to one
+device group. A rerun with the same spec changes nothing. --dry-run only reads and prints the plan.
 
 Graph permissions (application permissions with admin consent), per flag:
   always            DeviceManagementConfiguration.ReadWrite.All (the profile)
@@ -251,5 +251,8 @@ func printReport(w io.Writer, r *graphpublish.Report) {
 		row(a)
 	}
 	tw.Flush()
+	for _, warning := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warning)
+	}
 	fmt.Fprintf(w, "graph: %d requests, %d writes, %d retries; blob: %d writes\n", r.Requests, r.Writes, r.Retries, r.BlobWrites)
 }
