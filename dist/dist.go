@@ -161,10 +161,35 @@ func load(fsys fs.FS, dir string, stream bool) (Agents, error) {
 	out.Version = "custom"
 	if v, err := fs.ReadFile(fsys, pathJoin(dir, versionFile)); err == nil {
 		if s := strings.TrimSpace(string(v)); s != "" {
+			if err := CheckVersion(s); err != nil {
+				return Agents{}, fmt.Errorf("%s: %w", versionFile, err)
+			}
 			out.Version = s
 		}
 	}
 	return out, nil
+}
+
+// MaxVersionLen bounds a VERSION string.
+const MaxVersionLen = 64
+
+// CheckVersion allows only what a version string is made of: ASCII letters
+// and digits, then also . + _ -, at most MaxVersionLen characters. The
+// version goes into install.ps1 and the Win32 app's detection rule, which
+// run and are read as SYSTEM on every host: a VERSION file is input, and
+// quoting alone must not be all that stands between it and a script.
+func CheckVersion(v string) error {
+	ok := v != "" && len(v) <= MaxVersionLen
+	for i, r := range v {
+		alnum := r < 0x80 && (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+		if !alnum && (i == 0 || !strings.ContainsRune(".+_-", r)) {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("version %.80q: allowed are 1 to %d characters, ASCII letters and digits, and . + _ - after the first (e.g. v1.2.3 or 1.2.3+build.7)", v, MaxVersionLen)
+	}
+	return nil
 }
 
 func pathJoin(dir, name string) string {

@@ -108,3 +108,29 @@ func TestFromDirChecksPE(t *testing.T) {
 		}
 	}
 }
+
+// Issue 15 finding 6: VERSION from --agent-dir ends up in install.ps1 (run
+// as SYSTEM on every host): anything but a version string is refused, with
+// the file, the value and what is allowed.
+func TestHostileVersionFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, a := range Arches {
+		if err := os.WriteFile(filepath.Join(dir, FileName(a)), testpe.Agent(Machine[a], string(a)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range []string{"v1'; Start-Process calc; '", "v1\u2019; calc; \u2019", "$(calc)", "v1 2", "-v1", strings.Repeat("9", 65), "v1\x00"} {
+		if err := os.WriteFile(filepath.Join(dir, "VERSION"), []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := FromDir(dir)
+		if err == nil || !strings.Contains(err.Error(), "VERSION: version") || !strings.Contains(err.Error(), "allowed are") {
+			t.Errorf("VERSION %q: %v", v, err)
+		}
+	}
+	for _, v := range []string{"v1.2.3", "1.2.3+build.7", "4d746d0", "v2.0.0-rc_1", strings.Repeat("9", 64)} {
+		if err := CheckVersion(v); err != nil {
+			t.Errorf("%q: %v", v, err)
+		}
+	}
+}

@@ -46,3 +46,35 @@ func Credential(kind string, c azure.Cloud, httpClient *http.Client, prompt func
 	}
 	return nil, fmt.Errorf("--auth %q: allowed values are %s", kind, strings.Join(AuthKinds, ", "))
 }
+
+// AppOnly is the SDK's default chain without the developer sign-ins (Azure
+// CLI, Azure Developer CLI): environment (an app registration), workload
+// identity, managed identity. Microsoft Graph's Intune permissions are
+// granted to an application; the CLI's own app has none of them.
+func AppOnly(c azure.Cloud, httpClient *http.Client) (azcore.TokenCredential, error) {
+	co := azcore.ClientOptions{Cloud: c.Configuration("")}
+	if httpClient != nil {
+		co.Transport = httpClient
+	}
+	var chain []azcore.TokenCredential
+	var errs []string
+	if cred, err := azidentity.NewEnvironmentCredential(&azidentity.EnvironmentCredentialOptions{ClientOptions: co}); err == nil {
+		chain = append(chain, cred)
+	} else {
+		errs = append(errs, err.Error())
+	}
+	if cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{ClientOptions: co}); err == nil {
+		chain = append(chain, cred)
+	} else {
+		errs = append(errs, err.Error())
+	}
+	if cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ClientOptions: co}); err == nil {
+		chain = append(chain, cred)
+	} else {
+		errs = append(errs, err.Error())
+	}
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("no application credential: %s", strings.Join(errs, "; "))
+	}
+	return azidentity.NewChainedTokenCredential(chain, nil)
+}

@@ -107,3 +107,20 @@ func TestParseGraphOverrideAllowsOnlyLoopbackHTTP(t *testing.T) {
 		}
 	}
 }
+
+// Issue 15 finding 5: US Government L5 (DoD) has a Graph of its own
+// (dod-graph.microsoft.us); the rest is usgov's, and IMDS's
+// AzureUSGovernmentCloud still means usgov.
+func TestUSGovDoDGraph(t *testing.T) {
+	c, err := CloudByName("usgov-dod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gov, _ := CloudByName("usgov")
+	if c.GraphScope() != "https://dod-graph.microsoft.us/.default" || c.ARMEndpoint != gov.ARMEndpoint || c.AuthorityHost != gov.AuthorityHost || c.BlobHostSuffix != gov.BlobHostSuffix {
+		t.Errorf("usgov-dod: %+v", c)
+	}
+	if byEnv, _ := CloudByEnvironment("AzureUSGovernmentCloud"); byEnv.Name != "usgov" {
+		t.Errorf("AzureUSGovernmentCloud -> %s", byEnv.Name)
+	}
+}

@@ -38,6 +38,12 @@ var Clouds = []Cloud{
 		GraphEndpoint: "https://graph.microsoft.com", BlobHostSuffix: "blob.core.windows.net"},
 	{Name: "usgov", Environment: "AzureUSGovernmentCloud", ARMEndpoint: "https://management.usgovcloudapi.net", ARMAudience: "https://management.usgovcloudapi.net/", AuthorityHost: "https://login.microsoftonline.us/",
 		GraphEndpoint: "https://graph.microsoft.us", BlobHostSuffix: "blob.core.usgovcloudapi.net"},
+	// US Government L5 (DoD) shares usgov's Resource Manager, sign-in and
+	// storage; only Microsoft Graph has a host of its own. IMDS reports
+	// AzureUSGovernmentCloud there too, so CloudByEnvironment picks usgov,
+	// which is right for everything the agent calls.
+	{Name: "usgov-dod", Environment: "AzureUSGovernmentCloud", ARMEndpoint: "https://management.usgovcloudapi.net", ARMAudience: "https://management.usgovcloudapi.net/", AuthorityHost: "https://login.microsoftonline.us/",
+		GraphEndpoint: "https://dod-graph.microsoft.us", BlobHostSuffix: "blob.core.usgovcloudapi.net"},
 	{Name: "china", Environment: "AzureChinaCloud", ARMEndpoint: "https://management.chinacloudapi.cn", ARMAudience: "https://management.chinacloudapi.cn/", AuthorityHost: "https://login.chinacloudapi.cn/",
 		GraphEndpoint: "https://microsoftgraph.chinacloudapi.cn", BlobHostSuffix: "blob.core.chinacloudapi.cn"},
 }
@@ -64,8 +70,12 @@ func CloudByName(name string) (Cloud, error) {
 
 func names(f func(Cloud) string) []string {
 	out := make([]string, 0, len(Clouds))
+	seen := map[string]bool{}
 	for _, c := range Clouds {
-		out = append(out, f(c))
+		if !seen[f(c)] {
+			seen[f(c)] = true
+			out = append(out, f(c))
+		}
 	}
 	sort.Strings(out)
 	return out

@@ -7,7 +7,12 @@
 // fileEncryptionInfo and checked like Intune does; it can throttle (429 with
 // Retry-After), answer 503, fail a commit, and issue expired or revoked SAS
 // URLs. Every request body is checked against Graph's CSDL, and any request
-// it does not expect fails the test. Test support only.
+// it does not expect fails the test. It is as strict as Graph where a test
+// can tell: unknown ids answer 404, bodies lacking what a create requires or
+// carrying read-only members answer 400, assign bodies are decoded strictly;
+// and as generous: a GET of a Win32 app carries the members Intune fills in
+// itself, taken from a recorded real GET (testdata/win32LobApp.get.json,
+// provenance in testdata/PROVENANCE.md at the repository root). Test support only.
 package fakegraph
 
 import (
@@ -16,6 +21,7 @@ import (
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
@@ -72,19 +78,22 @@ type Fake struct {
 	srv *httptest.Server
 	cs  *csdl.Schema
 
-	mu       sync.Mutex
-	nextID   int
-	policies []*Object
-	apps     []*Object
-	scripts  []*Object
-	groups   []map[string]any
-	files    map[string]*contentFile // by file id
-	blocks   map[string]map[string][]byte
-	blobs    map[string][]byte
-	sasCount int
-	commits  int
+	mu           sync.Mutex
+	nextID       int
+	policies     []*Object
+	apps         []*Object
+	scripts      []*Object
+	groups       []map[string]any
+	groupMembers map[string][]map[string]any
+	files        map[string]*contentFile // by file id
+	blocks       map[string]map[string][]byte
+	blobs        map[string][]byte
+	sasCount     int
+	commits      int
 	// statusOnce answers the next request of a route with this status.
 	statusOnce map[string]int
+	// failNextCommit ends the next commit in commitFileFailed.
+	failNextCommit bool
 
 	requests, writes, blobWrites int
 	throttled                    int
@@ -101,6 +110,9 @@ type Object struct {
 	Settings    []map[string]any
 	Assignments []map[string]any
 	Versions    int
+	// Deleted content versions; Patches are the PATCH bodies, in order.
+	Deleted map[string]bool
+	Patches []map[string]any
 }
 
 type contentFile struct {
@@ -147,6 +159,8 @@ func New(t testing.TB, o Options) *Fake {
 const (
 	GroupID      = "5b0e7c1a-3d2f-4c6b-9a8e-1f2d3c4b5a69"
 	OtherGroupID = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	// MixedGroupID ("avd session hosts (test)") holds a device and a user.
+	MixedGroupID = "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a"
 )
 
 func (f *Fake) seed() {
@@ -164,8 +178,19 @@ func (f *Fake) seed() {
 	}
 	f.groups = []map[string]any{
 		{"id": GroupID, "displayName": "AVD session hosts"},
-		{"id": "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a", "displayName": "avd session hosts (test)"},
+		{"id": MixedGroupID, "displayName": "avd session hosts (test)"},
 		{"id": OtherGroupID, "displayName": "All AVD admins"},
+	}
+	device := func(id string) map[string]any {
+		return map[string]any{"@odata.type": "#microsoft.graph.device", "id": id}
+	}
+	user := func(id string) map[string]any {
+		return map[string]any{"@odata.type": "#microsoft.graph.user", "id": id}
+	}
+	f.groupMembers = map[string][]map[string]any{
+		GroupID:      {device("d0000000-0000-4000-8000-000000000001"), device("d0000000-0000-4000-8000-000000000002")},
+		MixedGroupID: {device("d0000000-0000-4000-8000-000000000003"), user("a0000000-0000-4000-8000-000000000001")},
+		OtherGroupID: {user("a0000000-0000-4000-8000-000000000002"), user("a0000000-0000-4000-8000-000000000003")},
 	}
 }
 
@@ -190,6 +215,27 @@ func (f *Fake) AddApp(odataType, name string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.add(&f.apps, map[string]any{"@odata.type": odataType, "displayName": name}).ID
+}
+
+// FailNextCommit ends the next content commit in commitFileFailed.
+func (f *Fake) FailNextCommit() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failNextCommit = true
+}
+
+// ContentVersions lists an app's content versions that were not deleted.
+func (f *Fake) ContentVersions(appID string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := find(f.apps, appID)
+	var out []string
+	for i := 1; o != nil && i <= o.Versions; i++ {
+		if !o.Deleted[strconv.Itoa(i)] {
+			out = append(out, strconv.Itoa(i))
+		}
+	}
+	return out
 }
 
 // SetStatusOnce makes the next request of route fail with status.
@@ -307,6 +353,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 // routes: name → method and path pattern ({} is one segment).
 var routes = []struct{ name, method, pattern string }{
 	{"GET groups", "GET", "/v1.0/groups"},
+	{"GET group members", "GET", "/v1.0/groups/{}/members"},
 	{"GET policies", "GET", "/beta/deviceManagement/configurationPolicies"},
 	{"POST policies", "POST", "/beta/deviceManagement/configurationPolicies"},
 	{"GET policy", "GET", "/beta/deviceManagement/configurationPolicies/{}"},
@@ -320,7 +367,9 @@ var routes = []struct{ name, method, pattern string }{
 	{"PATCH app", "PATCH", "/beta/deviceAppManagement/mobileApps/{}"},
 	{"GET app assignments", "GET", "/beta/deviceAppManagement/mobileApps/{}/assignments"},
 	{"POST app assign", "POST", "/beta/deviceAppManagement/mobileApps/{}/assign"},
+	{"GET content versions", "GET", "/beta/deviceAppManagement/mobileApps/{}/microsoft.graph.win32LobApp/contentVersions"},
 	{"POST content versions", "POST", "/beta/deviceAppManagement/mobileApps/{}/microsoft.graph.win32LobApp/contentVersions"},
+	{"DELETE content version", "DELETE", "/beta/deviceAppManagement/mobileApps/{}/microsoft.graph.win32LobApp/contentVersions/{}"},
 	{"POST files", "POST", "/beta/deviceAppManagement/mobileApps/{}/microsoft.graph.win32LobApp/contentVersions/{}/files"},
 	{"GET file", "GET", "/beta/deviceAppManagement/mobileApps/{}/microsoft.graph.win32LobApp/contentVersions/{}/files/{}"},
 	{"POST commit", "POST", "/beta/deviceAppManagement/mobileApps/{}/microsoft.graph.win32LobApp/contentVersions/{}/files/{}/commit"},
@@ -436,15 +485,22 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 			}
 		}
 		f.page(w, r, items)
+	case "GET group members":
+		list, ok := f.groupMembers[args[0]]
+		if !ok {
+			f.fail(w, http.StatusNotFound, "Request_ResourceNotFound", "no group "+args[0])
+			return
+		}
+		f.page(w, r, list)
 	case "GET policies":
 		items := []map[string]any{}
 		for _, o := range f.policies {
-			items = append(items, map[string]any{"id": o.ID, "name": o.Body["name"]})
+			items = append(items, map[string]any{"id": o.ID, "name": o.Body["name"], "description": o.Body["description"]})
 		}
 		f.page(w, r, items)
 	case "POST policies":
 		m, ok := f.check(w, body, "deviceManagementConfigurationPolicy")
-		if !ok {
+		if !ok || !f.members(w, m, "policy", true) {
 			return
 		}
 		settings := m["settings"]
@@ -472,8 +528,12 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 		}
 	case "PUT policy":
 		o := find(f.policies, args[0])
+		if o == nil {
+			f.fail(w, http.StatusNotFound, "NotFound", "no policy "+args[0])
+			return
+		}
 		m, ok := f.check(w, body, "deviceManagementConfigurationPolicy")
-		if !ok || o == nil {
+		if !ok || !f.members(w, m, "policy", true) {
 			return
 		}
 		o.Settings = stored(m["settings"])
@@ -483,27 +543,39 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 		f.reply(w, http.StatusNoContent, nil)
 	case "POST policy assign":
 		o := find(f.policies, args[0])
-		var req struct{ Assignments []map[string]any }
-		json.Unmarshal(body, &req)
-		o.Assignments = []map[string]any{}
-		for i, a := range req.Assignments {
+		if o == nil {
+			f.fail(w, http.StatusNotFound, "NotFound", "no policy "+args[0])
+			return
+		}
+		list, ok := f.assignBody(w, body, "assignments")
+		if !ok {
+			return
+		}
+		o.Assignments = policySetOnes(o.Assignments)
+		for i, a := range list {
+			if !f.direct(w, a) {
+				return
+			}
 			b, _ := json.Marshal(a)
 			if _, ok := f.check(w, b, "deviceManagementConfigurationPolicyAssignment"); !ok {
 				return
 			}
 			a["id"] = fmt.Sprintf("%s_%d", o.ID, i)
+			if _, ok := a["source"]; !ok {
+				a["source"] = "direct"
+			}
 			o.Assignments = append(o.Assignments, a)
 		}
 		f.reply(w, http.StatusOK, map[string]any{"value": o.Assignments})
 	case "GET apps":
 		items := []map[string]any{}
 		for _, o := range f.apps {
-			items = append(items, map[string]any{"@odata.type": o.Body["@odata.type"], "id": o.ID, "displayName": o.Body["displayName"]})
+			items = append(items, map[string]any{"@odata.type": o.Body["@odata.type"], "id": o.ID, "displayName": o.Body["displayName"], "notes": o.Body["notes"]})
 		}
 		f.page(w, r, items)
 	case "POST apps":
 		m, ok := f.check(w, body, "mobileApp")
-		if !ok {
+		if !ok || !f.members(w, m, "app", true) {
 			return
 		}
 		m["createdDateTime"], m["lastModifiedDateTime"] = now, now
@@ -519,16 +591,21 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 			return
 		}
 		if route == "GET app" {
-			f.reply(w, http.StatusOK, o.Body)
+			f.reply(w, http.StatusOK, f.appView(o))
 		} else {
 			f.page(w, r, o.Assignments)
 		}
 	case "PATCH app":
 		o := find(f.apps, args[0])
-		m, ok := f.check(w, body, "mobileApp")
-		if !ok || o == nil {
+		if o == nil {
+			f.fail(w, http.StatusNotFound, "NotFound", "no app "+args[0])
 			return
 		}
+		m, ok := f.check(w, body, "mobileApp")
+		if !ok || !f.members(w, m, "app", false) {
+			return
+		}
+		o.Patches = append(o.Patches, copyMap(m))
 		if v, ok := m["committedContentVersion"].(string); ok {
 			if fl := f.committedFile(o.ID, v); fl == nil {
 				f.t.Errorf("fakegraph: committedContentVersion %s has no committed file", v)
@@ -543,28 +620,76 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 		f.reply(w, http.StatusNoContent, nil)
 	case "POST app assign":
 		o := find(f.apps, args[0])
-		var req struct{ MobileAppAssignments []map[string]any }
-		json.Unmarshal(body, &req)
-		o.Assignments = []map[string]any{}
-		for i, a := range req.MobileAppAssignments {
+		if o == nil {
+			f.fail(w, http.StatusNotFound, "NotFound", "no app "+args[0])
+			return
+		}
+		list, ok := f.assignBody(w, body, "mobileAppAssignments")
+		if !ok {
+			return
+		}
+		o.Assignments = policySetOnes(o.Assignments)
+		for i, a := range list {
+			if !f.direct(w, a) {
+				return
+			}
 			b, _ := json.Marshal(a)
 			if _, ok := f.check(w, b, "mobileAppAssignment"); !ok {
 				return
 			}
 			a["id"] = fmt.Sprintf("%s_%d", o.ID, i)
+			if _, ok := a["source"]; !ok {
+				a["source"] = "direct"
+			}
 			o.Assignments = append(o.Assignments, a)
 		}
 		f.reply(w, http.StatusNoContent, nil)
-	case "POST content versions":
+	case "GET content versions", "POST content versions", "DELETE content version":
 		o := find(f.apps, args[0])
-		if _, ok := f.check(w, body, "mobileAppContent"); !ok || o == nil {
+		if o == nil {
+			f.fail(w, http.StatusNotFound, "NotFound", "no app "+args[0])
 			return
 		}
-		o.Versions++
-		f.reply(w, http.StatusCreated, map[string]any{"@odata.type": "#microsoft.graph.mobileAppContent", "id": strconv.Itoa(o.Versions)})
+		switch route {
+		case "GET content versions":
+			items := []map[string]any{}
+			for i := 1; i <= o.Versions; i++ {
+				if !o.Deleted[strconv.Itoa(i)] {
+					items = append(items, map[string]any{"id": strconv.Itoa(i)})
+				}
+			}
+			f.page(w, r, items)
+		case "POST content versions":
+			if _, ok := f.check(w, body, "mobileAppContent"); !ok {
+				return
+			}
+			o.Versions++
+			f.reply(w, http.StatusCreated, map[string]any{"@odata.type": "#microsoft.graph.mobileAppContent", "id": strconv.Itoa(o.Versions)})
+		default:
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n < 1 || n > o.Versions || o.Deleted[args[1]] {
+				f.fail(w, http.StatusNotFound, "NotFound", "no content version "+args[1])
+				return
+			}
+			if o.Body["committedContentVersion"] == args[1] {
+				f.t.Errorf("fakegraph: DELETE of the committed content version %s", args[1])
+				f.fail(w, http.StatusBadRequest, "BadRequest", "content version "+args[1]+" is committed")
+				return
+			}
+			if o.Deleted == nil {
+				o.Deleted = map[string]bool{}
+			}
+			o.Deleted[args[1]] = true
+			f.reply(w, http.StatusNoContent, nil)
+		}
 	case "POST files":
+		o := find(f.apps, args[0])
+		if n, err := strconv.Atoi(args[1]); o == nil || err != nil || n < 1 || n > o.Versions || o.Deleted[args[1]] {
+			f.fail(w, http.StatusNotFound, "NotFound", "no content version "+args[1])
+			return
+		}
 		m, ok := f.check(w, body, "mobileAppContentFile")
-		if !ok {
+		if !ok || !f.members(w, m, "file", true) {
 			return
 		}
 		f.nextID++
@@ -603,12 +728,12 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 	case "GET scripts":
 		items := []map[string]any{}
 		for _, o := range f.scripts {
-			items = append(items, map[string]any{"id": o.ID, "displayName": o.Body["displayName"]})
+			items = append(items, map[string]any{"id": o.ID, "displayName": o.Body["displayName"], "description": o.Body["description"]})
 		}
 		f.page(w, r, items)
 	case "POST scripts":
 		m, ok := f.check(w, body, "deviceHealthScript")
-		if !ok {
+		if !ok || !f.members(w, m, "script", true) {
 			return
 		}
 		m["createdDateTime"], m["lastModifiedDateTime"], m["version"] = now, now, "1"
@@ -626,8 +751,12 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 		}
 	case "PATCH script":
 		o := find(f.scripts, args[0])
+		if o == nil {
+			f.fail(w, http.StatusNotFound, "NotFound", "no script "+args[0])
+			return
+		}
 		m, ok := f.check(w, body, "deviceHealthScript")
-		if !ok || o == nil {
+		if !ok || !f.members(w, m, "script", false) {
 			return
 		}
 		for k, v := range m {
@@ -636,15 +765,27 @@ func (f *Fake) handle(w http.ResponseWriter, r *http.Request, route string, args
 		f.reply(w, http.StatusNoContent, nil)
 	case "POST script assign":
 		o := find(f.scripts, args[0])
-		var req struct{ DeviceHealthScriptAssignments []map[string]any }
-		json.Unmarshal(body, &req)
-		o.Assignments = []map[string]any{}
-		for i, a := range req.DeviceHealthScriptAssignments {
+		if o == nil {
+			f.fail(w, http.StatusNotFound, "NotFound", "no script "+args[0])
+			return
+		}
+		list, ok := f.assignBody(w, body, "deviceHealthScriptAssignments")
+		if !ok {
+			return
+		}
+		o.Assignments = policySetOnes(o.Assignments)
+		for i, a := range list {
+			if !f.direct(w, a) {
+				return
+			}
 			b, _ := json.Marshal(a)
 			if _, ok := f.check(w, b, "deviceHealthScriptAssignment"); !ok {
 				return
 			}
 			a["id"] = fmt.Sprintf("%s_%d", o.ID, i)
+			if _, ok := a["source"]; !ok {
+				a["source"] = "direct"
+			}
 			o.Assignments = append(o.Assignments, a)
 		}
 		f.reply(w, http.StatusNoContent, nil)
@@ -706,7 +847,8 @@ func (f *Fake) poll(cf *contentFile) {
 		cf.state = "azureStorageUriRenewalSuccess"
 	case "commitFilePending":
 		f.commits++
-		if f.o.FailCommit && f.commits == 1 {
+		if f.o.FailCommit && f.commits == 1 || f.failNextCommit {
+			f.failNextCommit = false
 			cf.state = "commitFileFailed"
 			return
 		}
@@ -875,4 +1017,171 @@ func Assignments(o *Object) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// required are the members a create must carry (what the Intune admin
+// center asks for before it creates the object); readOnly are the members
+// Graph's documentation marks read-only, which a body must not carry.
+var (
+	required = map[string][]string{
+		"app":    {"displayName", "publisher", "fileName", "setupFilePath", "installCommandLine", "uninstallCommandLine", "installExperience", "rules"},
+		"policy": {"name", "platforms", "technologies", "settings"},
+		"script": {"displayName", "publisher", "detectionScriptContent"},
+		"file":   {"name", "size", "sizeEncrypted"},
+	}
+	readOnly = map[string][]string{
+		"app": {"createdDateTime", "lastModifiedDateTime", "uploadState", "publishingState", "isAssigned", "dependentAppCount",
+			"supersedingAppCount", "supersededAppCount", "size", "detectionRules", "requirementRules"},
+		"policy": {"createdDateTime", "lastModifiedDateTime", "settingCount", "isAssigned", "creationSource"},
+		"script": {"createdDateTime", "lastModifiedDateTime", "isGlobalScript", "highestAvailableVersion"},
+		"file":   {"isCommitted", "uploadState", "azureStorageUri", "azureStorageUriExpirationDateTime", "createdDateTime"},
+	}
+)
+
+// members refuses a body that lacks what a create requires or sets a
+// read-only member (400, like Graph), and fails the test.
+func (f *Fake) members(w http.ResponseWriter, m map[string]any, kind string, create bool) bool {
+	var errs []string
+	if create {
+		for _, k := range required[kind] {
+			if v, ok := m[k]; !ok || v == nil {
+				errs = append(errs, k+" is required")
+			}
+		}
+		if kind == "app" {
+			if rules, _ := m["rules"].([]any); !hasDetection(rules) {
+				errs = append(errs, "rules needs at least one detection rule")
+			}
+			if m["applicableArchitectures"] == nil && m["allowedArchitectures"] == nil {
+				errs = append(errs, "applicableArchitectures or allowedArchitectures is required")
+			}
+		}
+	}
+	for _, k := range readOnly[kind] {
+		if _, ok := m[k]; ok {
+			errs = append(errs, k+" is read-only")
+		}
+	}
+	if len(errs) == 0 {
+		return true
+	}
+	f.t.Errorf("fakegraph: %s body refused: %s", kind, strings.Join(errs, "; "))
+	f.fail(w, http.StatusBadRequest, "BadRequest", strings.Join(errs, "; "))
+	return false
+}
+
+func hasDetection(rules []any) bool {
+	for _, r := range rules {
+		if m, _ := r.(map[string]any); m["ruleType"] == "detection" {
+			return true
+		}
+	}
+	return false
+}
+
+// assignBody decodes an assign action's body strictly: exactly the one
+// member the action declares, spelled as declared, holding an array.
+func (f *Fake) assignBody(w http.ResponseWriter, body []byte, member string) ([]map[string]any, bool) {
+	var raw map[string]json.RawMessage
+	err := json.Unmarshal(body, &raw)
+	var list []map[string]any
+	if err == nil {
+		for k := range raw {
+			if k != member {
+				err = fmt.Errorf("unexpected member %q (the action takes %q)", k, member)
+			}
+		}
+		if v, ok := raw[member]; !ok && err == nil {
+			err = fmt.Errorf("no %q member", member)
+		} else if ok {
+			dec := json.NewDecoder(bytes.NewReader(v))
+			if derr := dec.Decode(&list); derr != nil && err == nil {
+				err = derr
+			}
+		}
+	}
+	if err != nil {
+		f.t.Errorf("fakegraph: assign body refused: %v\n%s", err, body)
+		f.fail(w, http.StatusBadRequest, "BadRequest", err.Error())
+		return nil, false
+	}
+	return list, true
+}
+
+//go:embed testdata/win32LobApp.get.json
+var recordedWin32App []byte
+
+// serviceFilled are the members of the recorded GET that Intune fills in
+// whatever the body said; appView adds the recorded values of those a body
+// did not set.
+var serviceFilled = []string{"largeIcon", "isFeatured", "privacyInformationUrl", "informationUrl", "owner", "developer", "notes",
+	"roleScopeTagIds", "dependentAppCount", "supersedingAppCount", "supersededAppCount", "minimumFreeDiskSpaceInMB", "minimumMemoryInMB",
+	"minimumNumberOfProcessors", "minimumCpuSpeedInMHz", "msiInformation", "displayVersion", "allowAvailableUninstall",
+	"minimumSupportedOperatingSystem", "requirementRules"}
+
+// appView is a Win32 app as a GET returns it: what was stored, plus what
+// Intune fills in (recorded values), installExperience completed with the
+// recorded members it lacks (maxRunTimeInMinutes: 60), return codes
+// without @odata.type (as recorded), isAssigned and the content size.
+func (f *Fake) appView(o *Object) map[string]any {
+	out := copyMap(o.Body)
+	if out["@odata.type"] != "#microsoft.graph.win32LobApp" {
+		return out
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(recordedWin32App, &rec); err != nil {
+		f.t.Fatalf("fakegraph: recorded GET: %v", err)
+	}
+	for _, k := range serviceFilled {
+		if _, set := out[k]; !set {
+			out[k] = rec[k]
+		}
+	}
+	out["isAssigned"] = len(o.Assignments) > 0
+	if ie, ok := out["installExperience"].(map[string]any); ok {
+		for k, v := range rec["installExperience"].(map[string]any) {
+			if _, set := ie[k]; !set {
+				ie[k] = v
+			}
+		}
+		delete(ie, "@odata.type")
+	}
+	if codes, ok := out["returnCodes"].([]any); ok {
+		for _, c := range codes {
+			if m, ok := c.(map[string]any); ok {
+				delete(m, "@odata.type")
+			}
+		}
+	}
+	out["size"] = 0
+	if v, ok := out["committedContentVersion"].(string); ok {
+		if cf := f.committedFile(o.ID, v); cf != nil {
+			out["size"] = cf.body["size"]
+		}
+	}
+	return out
+}
+
+// policySetOnes are the assignments a Policy Set made: the assign action
+// replaces an object's direct assignments and leaves these to their set
+// (how the fake models it; only a tenant can confirm).
+func policySetOnes(list []map[string]any) []map[string]any {
+	out := []map[string]any{}
+	for _, a := range list {
+		if a["source"] == "policySets" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// direct refuses an assignment sent as a Policy Set's: a set's
+// assignments are the set's to make.
+func (f *Fake) direct(w http.ResponseWriter, a map[string]any) bool {
+	if a["source"] == "policySets" || a["sourceId"] != nil {
+		f.t.Errorf("fakegraph: an assign body re-sends a Policy Set's assignment: %v", a)
+		f.fail(w, http.StatusBadRequest, "BadRequest", "assignments of a policy set cannot be assigned directly")
+		return false
+	}
+	return true
 }

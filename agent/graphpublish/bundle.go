@@ -3,6 +3,9 @@ package graphpublish
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
+
+	"github.com/avdgen/avdgen/generator/intune"
 )
 
 // The bundle files publish reads (as written by `avdgen intune`).
@@ -34,14 +37,18 @@ func FromBundle(files map[string][]byte, remediation bool) (Input, error) {
 	}
 	in := Input{Policy: files[PolicyFile], App: files[AppFile], Package: pkg}
 	if remediation {
-		var app struct{ DisplayName, Publisher string }
+		var app struct{ DisplayName, Publisher, Notes string }
 		if err := json.Unmarshal(files[AppFile], &app); err != nil {
 			return Input{}, fmt.Errorf("%s: %w", AppFile, err)
 		}
+		description := "avdgen: detects the avd-agent logoff task and idle safety net task missing or altered and registers them again (removes the idle task when idleAfter is never)."
+		// Its avdgen key is the app's, for the remediation of that pool.
+		if key, ok := strings.CutSuffix(intune.KeyFrom(app.Notes), "/agent"); ok {
+			description += "\n" + key + "/remediation"
+		}
 		// The display name keeps "logoff task": publish finds an earlier script by it.
 		in.Remediation = &Remediation{DisplayName: app.DisplayName + " - logoff task", Publisher: app.Publisher,
-			Description: "avdgen: detects the avd-agent logoff task and idle safety net task missing or altered and registers them again (removes the idle task when idleAfter is never).",
-			Detect:      files[DetectFile], Remediate: files[RemediateFile]}
+			Description: description, Detect: files[DetectFile], Remediate: files[RemediateFile]}
 	}
 	return in, nil
 }

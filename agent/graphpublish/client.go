@@ -54,9 +54,35 @@ func (e *GraphError) Error() string {
 	case http.StatusUnauthorized:
 		msg += " (the token was refused: check --auth and --cloud)"
 	case http.StatusForbidden:
-		msg += " (missing Graph permission: publish needs DeviceManagementConfiguration.ReadWrite.All and DeviceManagementApps.ReadWrite.All, and Group.Read.All to find a group by name; the Azure CLI's app behind --auth cli has none of them, use --auth env with an app registration that does)"
+		msg += " (missing Graph permission: " + PermissionFor(e.Path) + "; grant it to the app registration or managed identity behind --auth (application permission, admin consent) and rerun. " + PermissionsHint + ")"
 	}
 	return msg
+}
+
+// Permissions publish needs, per flag (docs/intune.md has the table).
+const (
+	PermProfile     = "DeviceManagementConfiguration.ReadWrite.All"
+	PermApp         = "DeviceManagementApps.ReadWrite.All"
+	PermRemediation = "DeviceManagementScripts.ReadWrite.All"
+	PermGroup       = "GroupMember.Read.All"
+	// PermissionsHint is the whole list, per flag.
+	PermissionsHint = "publish needs " + PermProfile + " (the profile) and " + PermApp + " (the app, its content and assignment); " +
+		PermRemediation + " with --remediation; " + PermGroup + " (or Group.Read.All) to find --assign-group by name and check it holds devices"
+)
+
+// PermissionFor names the permission a request to path needs.
+func PermissionFor(path string) string {
+	switch {
+	case strings.Contains(path, "/deviceManagement/deviceHealthScripts"):
+		return PermRemediation + " (--remediation)"
+	case strings.Contains(path, "/deviceManagement/configurationPolicies"):
+		return PermProfile
+	case strings.Contains(path, "/deviceAppManagement/"):
+		return PermApp
+	case strings.Contains(path, "/groups"):
+		return PermGroup + " or Group.Read.All"
+	}
+	return PermProfile + ", " + PermApp
 }
 
 func (c *client) bearer(ctx context.Context) (string, error) {
@@ -184,7 +210,7 @@ func retryable(method string, status int) bool {
 }
 
 func idempotent(method string) bool {
-	return method == http.MethodGet || method == http.MethodPut || method == http.MethodPatch
+	return method == http.MethodGet || method == http.MethodPut || method == http.MethodPatch || method == http.MethodDelete
 }
 
 // backoff is 1s, 2s, 4s, 8s, 16s for the tries after the first.

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -78,6 +77,8 @@ type Report struct {
 	Writes      int    `json:"graphWrites"`
 	BlobWrites  int    `json:"blobWrites"`
 	Retries     int    `json:"retries"`
+	// Warnings are things publish did not stop for but the admin should see.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Step is one object and what happened to it.
@@ -172,6 +173,7 @@ func (p *publisher) run(ctx context.Context) error {
 		return err
 	}
 	p.rep.Group = group
+	p.checkMembers(ctx, group)
 	policyID, err := p.policy(ctx)
 	if err != nil {
 		return err
@@ -230,6 +232,33 @@ func (p *publisher) group(ctx context.Context) (string, error) {
 	return "", fmt.Errorf("--assign-group %q: %d groups have this display name (%s); give the object id of the one to use", g, len(ids), strings.Join(ids, ", "))
 }
 
+// checkMembers warns when the group holds users: the profile and the app
+// are device-targeted, and a user in the group is not the host's device.
+// One page is read; no answer (no GroupMember.Read.All) is only a warning.
+func (p *publisher) checkMembers(ctx context.Context, group string) {
+	var page struct {
+		Value []map[string]any `json:"value"`
+	}
+	if err := p.c.do(ctx, http.MethodGet, "/v1.0/groups/"+url.PathEscape(group)+"/members?$select=id&$top=100", nil, &page); err != nil {
+		p.rep.Warnings = append(p.rep.Warnings, fmt.Sprintf("could not check that group %s holds devices: %v", group, err))
+		return
+	}
+	users, devices := 0, 0
+	for _, m := range page.Value {
+		switch m["@odata.type"] {
+		case "#microsoft.graph.user":
+			users++
+		case "#microsoft.graph.device":
+			devices++
+		}
+	}
+	if users > 0 {
+		p.rep.Warnings = append(p.rep.Warnings, fmt.Sprintf("group %s holds %d user(s) and %d device(s) among its first %d members: the profile, the app and the Remediations pair are meant for the session hosts' devices; a user in the group gets the app on every device they sign in to", group, users, devices, len(page.Value)))
+	} else if devices == 0 {
+		p.rep.Warnings = append(p.rep.Warnings, fmt.Sprintf("group %s has no device members yet: nothing is installed until the session hosts are in it", group))
+	}
+}
+
 const (
 	policiesPath = "/beta/deviceManagement/configurationPolicies"
 	appsPath     = "/beta/deviceAppManagement/mobileApps"
@@ -245,19 +274,24 @@ func (p *publisher) policy(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("settings catalog body: %w", err)
 	}
 	name, _ := want["name"].(string)
+	description, _ := want["description"].(string)
 	p.rep.Policy = Step{What: "settings catalog profile", Name: name}
-	all, err := list[struct{ ID, Name string }](ctx, p.c, policiesPath+"?$select=id,name&$top=100")
+	all, err := list[struct{ ID, Name, Description string }](ctx, p.c, policiesPath+"?$select=id,name,description&$top=100")
 	if err != nil {
 		return "", fmt.Errorf("listing configuration policies: %w", err)
 	}
-	var ids []string
+	cands := make([]candidate, 0, len(all))
 	for _, x := range all {
-		if x.Name == name {
-			ids = append(ids, x.ID)
-		}
+		cands = append(cands, candidate{x.ID, x.Name, x.Description})
 	}
-	if err := atMostOne("configuration policies", name, ids); err != nil {
+	ids, renamed, err := pick("configuration policies", name, intune.KeyFrom(description), cands)
+	if err != nil {
 		return "", err
+	}
+	if renamed != "" {
+		// Renamed in the portal: ours by its key; the admin's name stays.
+		want["name"] = renamed
+		p.rep.Policy.Detail = renamedDetail(name, renamed)
 	}
 	if len(ids) == 0 {
 		p.rep.Policy.Action = would(p.in.DryRun, Created)
@@ -281,12 +315,7 @@ func (p *publisher) policy(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var diffs []string
-	for _, k := range []string{"name", "description", "platforms", "technologies", "roleScopeTagIds"} {
-		if !equalJSON(want[k], have[k]) {
-			diffs = append(diffs, k)
-		}
-	}
+	diffs := drift(want, have, []string{"name", "description", "platforms", "technologies", "roleScopeTagIds"})
 	wantSettings, _ := want["settings"].([]any)
 	if !equalSettings(wantSettings, settings) {
 		diffs = append(diffs, "settings")
@@ -296,7 +325,7 @@ func (p *publisher) policy(ctx context.Context) (string, error) {
 		return id, nil
 	}
 	p.rep.Policy.Action = would(p.in.DryRun, Updated)
-	p.rep.Policy.Detail = "differs in " + strings.Join(diffs, ", ")
+	p.rep.Policy.Detail = strings.TrimPrefix(p.rep.Policy.Detail+"; differs in "+strings.Join(diffs, ", "), "; ")
 	if p.in.DryRun {
 		return id, nil
 	}
@@ -321,50 +350,66 @@ func (p *publisher) app(ctx context.Context) (string, error) {
 	}
 	p.rep.App = Step{What: "win32 app", Name: name}
 	p.rep.Content = Step{What: "app content"}
-	all, err := list[map[string]any](ctx, p.c, appsPath+"?$select=id,displayName&$top=100")
+	all, err := list[map[string]any](ctx, p.c, appsPath+"?$select=id,displayName,notes&$top=100")
 	if err != nil {
 		return "", fmt.Errorf("listing apps: %w", err)
 	}
-	var ids []string
+	var cands []candidate
 	for _, x := range all {
-		if x["@odata.type"] == win32Type && x["displayName"] == name {
+		if x["@odata.type"] == win32Type {
 			id, _ := x["id"].(string)
-			ids = append(ids, id)
+			dn, _ := x["displayName"].(string)
+			notes, _ := x["notes"].(string)
+			cands = append(cands, candidate{id, dn, notes})
 		}
 	}
-	if err := atMostOne("Win32 apps", name, ids); err != nil {
+	ids, renamed, err := pick("Win32 apps", name, intune.KeyFrom(wantNotes), cands)
+	if err != nil {
 		return "", err
 	}
-	// The notes are the receipt of committed content: they are written
-	// only together with committedContentVersion.
-	body := withoutKey(want, "notes")
+	if renamed != "" {
+		want["displayName"] = renamed
+		p.rep.App.Detail = renamedDetail(name, renamed)
+	}
+	// What depends on the content - the detection rule (its value is the
+	// package digest), the description naming that value and the notes
+	// (the receipt of committed content) - is written only in the PATCH that
+	// sets committedContentVersion, after commitFileSuccess: a rule changed
+	// earlier makes every host reinstall the old content while the upload
+	// runs, and for good when it fails. Everything else may go up front.
+	upFront := withoutKeys(want, contentBound...)
 	var id string
 	needContent := true
+	var have map[string]any
+	var diffs []string
 	if len(ids) == 0 {
 		p.rep.App.Action = would(p.in.DryRun, Created)
 		p.rep.Content.Detail = "new app"
 		if !p.in.DryRun {
+			// A new app has no content hosts could install: it is created
+			// with its rule (Intune requires one), and notes holding only
+			// its avdgen key: the receipt comes with committed content.
 			var made struct{ ID string }
-			if err := p.c.do(ctx, http.MethodPost, appsPath, body, &made); err != nil {
+			create := withoutKeys(want, "notes")
+			if key := intune.KeyFrom(wantNotes); key != "" {
+				create["notes"] = key
+			}
+			if err := p.c.do(ctx, http.MethodPost, appsPath, create, &made); err != nil {
 				return "", fmt.Errorf("creating the Win32 app: %w", err)
 			}
 			id = made.ID
 		}
 	} else {
 		id = ids[0]
-		var have map[string]any
 		if err := p.c.do(ctx, http.MethodGet, appsPath+"/"+url.PathEscape(id), nil, &have); err != nil {
 			return "", err
 		}
-		var diffs []string
-		for _, k := range sortedKeys(body) {
-			if k != "@odata.type" && !equalJSON(body[k], have[k]) {
-				diffs = append(diffs, k)
-			}
-		}
+		diffs = drift(upFront, have, sortedKeys(upFront))
 		haveNotes, _ := have["notes"].(string)
 		committed, _ := have["committedContentVersion"].(string)
-		needContent = haveNotes != wantNotes || committed == ""
+		_, havePkg, _ := intune.ContentFromNotes(haveNotes)
+		_, wantPkg, _ := intune.ContentFromNotes(wantNotes)
+		needContent = havePkg != wantPkg || committed == ""
 		switch {
 		case committed == "":
 			p.rep.Content.Detail = "no committed content"
@@ -372,36 +417,70 @@ func (p *publisher) app(ctx context.Context) (string, error) {
 			p.rep.Content.Detail = "agent or package changed"
 		}
 		p.rep.App.Action = Unchanged
-		if len(diffs) > 0 {
-			p.rep.App.Action = would(p.in.DryRun, Updated)
-			p.rep.App.Detail = "differs in " + strings.Join(diffs, ", ")
-			if !p.in.DryRun {
-				if err := p.c.do(ctx, http.MethodPatch, appsPath+"/"+url.PathEscape(id), body, nil); err != nil {
+		if len(diffs) > 0 && !p.in.DryRun {
+			{
+				if err := p.c.do(ctx, http.MethodPatch, appsPath+"/"+url.PathEscape(id), upFront, nil); err != nil {
 					return "", fmt.Errorf("updating the Win32 app: %w", err)
 				}
 			}
 		}
 	}
 	p.rep.App.ID = id
+	bound := map[string]any{"@odata.type": win32Type}
+	for _, k := range contentBound {
+		bound[k] = want[k]
+	}
+	var boundDrift []string
+	if have != nil {
+		boundDrift = drift(bound, have, contentBound)
+		shown := append(diffs, drift(bound, have, []string{"description", "rules"})...)
+		if len(shown) > 0 {
+			sort.Strings(shown)
+			p.rep.App.Action = would(p.in.DryRun, Updated)
+			detail := "differs in " + strings.Join(shown, ", ")
+			if needContent && len(shown) > len(diffs) {
+				detail += " (the rule and description with the new content's commit)"
+			}
+			p.rep.App.Detail = strings.TrimPrefix(p.rep.App.Detail+"; "+detail, "; ")
+		}
+	}
 	if !needContent {
 		p.rep.Content.Action = Unchanged
+		// The content is the bundle's: its rule, description and notes may
+		// be put right at once (someone edited them in the portal).
+		if len(boundDrift) > 0 {
+			if !p.in.DryRun {
+				if err := p.c.do(ctx, http.MethodPatch, appsPath+"/"+url.PathEscape(id), bound, nil); err != nil {
+					return "", fmt.Errorf("updating the Win32 app: %w", err)
+				}
+			}
+		}
 		return id, nil
 	}
 	p.rep.Content.Action = would(p.in.DryRun, Uploaded)
 	if p.in.DryRun {
 		return id, nil
 	}
+	if have != nil {
+		if err := p.dropUncommitted(ctx, id, have); err != nil {
+			return "", err
+		}
+	}
 	version, err := p.upload(ctx, id)
 	if err != nil {
 		return "", err
 	}
 	p.rep.Content.ID = version
-	patch := map[string]any{"@odata.type": win32Type, "committedContentVersion": version, "notes": wantNotes}
-	if err := p.c.do(ctx, http.MethodPatch, appsPath+"/"+url.PathEscape(id), patch, nil); err != nil {
-		return "", fmt.Errorf("setting the committed content version %s: %w", version, err)
+	bound["committedContentVersion"] = version
+	if err := p.c.do(ctx, http.MethodPatch, appsPath+"/"+url.PathEscape(id), bound, nil); err != nil {
+		return "", fmt.Errorf("setting the committed content version %s with its detection rule: %w", version, err)
 	}
 	return id, nil
 }
+
+// contentBound are the app members that describe its content: written with
+// committedContentVersion, never before it.
+var contentBound = []string{"description", "notes", "rules"}
 
 // assignments of a policy or app: keep everyone else's, add ours.
 type assignment = map[string]any
@@ -409,6 +488,25 @@ type assignment = map[string]any
 func targetsGroup(a assignment, group string) bool {
 	t, _ := a["target"].(map[string]any)
 	return t != nil && t["@odata.type"] == "#microsoft.graph.groupAssignmentTarget" && strings.EqualFold(fmt.Sprint(t["groupId"]), group)
+}
+
+// excludes reports an exclusion of the group: the admin said these hosts
+// must not get it, and publish will not override that.
+func excludes(a assignment, group string) bool {
+	t, _ := a["target"].(map[string]any)
+	return t != nil && t["@odata.type"] == "#microsoft.graph.exclusionGroupAssignmentTarget" && strings.EqualFold(fmt.Sprint(t["groupId"]), group)
+}
+
+// fromPolicySet reports an assignment a Policy Set made: the set owns it,
+// so it is never sent back through the assign action (which would turn it
+// into a direct one).
+func fromPolicySet(a assignment) bool {
+	return a["source"] == "policySets"
+}
+
+// refuseExclusion is the error for an exclusion of the group.
+func refuseExclusion(what, group string) error {
+	return fmt.Errorf("group %s is excluded from the %s (an exclusion assignment): publish does not override an exclusion; remove it in Intune if these hosts should get it, then rerun", group, what)
 }
 
 func groupTarget(group string) map[string]any {
@@ -444,11 +542,18 @@ func (p *publisher) assignPolicy(ctx context.Context, id, group string) error {
 	}
 	keep := []any{}
 	for _, a := range have {
-		if targetsGroup(a, group) {
+		if excludes(a, group) {
+			return refuseExclusion("profile", group)
+		}
+	}
+	for _, a := range have {
+		if targetsGroup(a, group) && !fromPolicySet(a) {
 			step.Action = Unchanged
 			return nil
 		}
-		keep = append(keep, kept(a, "source", "sourceId"))
+		if !fromPolicySet(a) {
+			keep = append(keep, kept(a, "source", "sourceId"))
+		}
 	}
 	step.Action = would(p.in.DryRun, Assigned)
 	if len(keep) > 0 {
@@ -477,6 +582,17 @@ func (p *publisher) assignApp(ctx context.Context, id, group string) error {
 	}
 	keep := []any{}
 	for _, a := range have {
+		if excludes(a, group) {
+			return refuseExclusion("app", group)
+		}
+		if targetsGroup(a, group) && a["intent"] == "uninstall" {
+			return fmt.Errorf("group %s has an uninstall assignment of the app: publish does not turn an uninstall into an install; remove that assignment in Intune if these hosts should get the agent, then rerun", group)
+		}
+	}
+	for _, a := range have {
+		if fromPolicySet(a) {
+			continue
+		}
 		if targetsGroup(a, group) {
 			if a["intent"] == "required" {
 				step.Action = Unchanged
@@ -501,63 +617,26 @@ func (p *publisher) assignApp(ctx context.Context, id, group string) error {
 	return nil
 }
 
-// equalJSON compares two decoded JSON values, ignoring nulls inside objects
-// (Graph returns unset properties as null) and @odata annotations (Graph
-// may leave out the type of a value that has its declared type).
-func equalJSON(a, b any) bool { return reflect.DeepEqual(normalize(a), normalize(b)) }
-
-func normalize(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, e := range x {
-			if e == nil || strings.HasPrefix(k, "@odata.") {
-				continue
-			}
-			out[k] = normalize(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = normalize(e)
-		}
-		return out
-	case []string:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = e
-		}
-		return out
-	}
-	return v
-}
-
 // equalSettings compares the wanted settings with Graph's, by instance,
-// order-insensitively; Graph adds ids and null template references.
+// order-insensitively; Graph adds ids and null template references, which
+// covers ignores.
 func equalSettings(want []any, have []map[string]any) bool {
-	key := func(v any) string {
-		m, _ := v.(map[string]any)
-		b, _ := json.Marshal(normalize(m["settingInstance"]))
-		return string(b)
+	w := make([]any, 0, len(want))
+	for _, x := range want {
+		m, _ := x.(map[string]any)
+		w = append(w, m["settingInstance"])
 	}
-	a := make([]string, 0, len(want))
-	for _, w := range want {
-		a = append(a, key(w))
+	h := make([]any, 0, len(have))
+	for _, x := range have {
+		h = append(h, x["settingInstance"])
 	}
-	b := make([]string, 0, len(have))
-	for _, h := range have {
-		b = append(b, key(h))
-	}
-	sort.Strings(a)
-	sort.Strings(b)
-	return reflect.DeepEqual(a, b)
+	return covers(w, h)
 }
 
-func withoutKey(m map[string]any, key string) map[string]any {
+func withoutKeys(m map[string]any, keys ...string) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		if k != key {
+		if !contains(keys, k) {
 			out[k] = v
 		}
 	}
@@ -580,6 +659,41 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// candidate is an object of one kind as listed: its id, name, and the
+// text (description or notes) that carries its avdgen key.
+type candidate struct{ ID, Name, Text string }
+
+// pick finds publish's object among cands: by its avdgen key first (it
+// survives a rename in the portal), by exact name second, never one that
+// carries another pool's key. renamed is the object's name when it was
+// found by key under another name.
+func pick(kind, name, key string, cands []candidate) (ids []string, renamed string, err error) {
+	var byKey, byName []string
+	var keyName string
+	for _, c := range cands {
+		have := intune.KeyFrom(c.Text)
+		if key != "" && have == key {
+			byKey, keyName = append(byKey, c.ID), c.Name
+		} else if c.Name == name && (have == "" || key == "") {
+			byName = append(byName, c.ID)
+		}
+	}
+	if len(byKey) > 1 {
+		return nil, "", fmt.Errorf("%d %s carry the avdgen key %q (%s): delete all but one (or remove the key line from the others' description or notes), then rerun", len(byKey), kind, strings.TrimPrefix(key, intune.KeyPrefix), strings.Join(byKey, ", "))
+	}
+	if len(byKey) == 1 {
+		if keyName != name {
+			renamed = keyName
+		}
+		return byKey, renamed, nil
+	}
+	return byName, "", atMostOne(kind, name, byName)
+}
+
+func renamedDetail(name, renamed string) string {
+	return fmt.Sprintf("found by its avdgen key; named %q in Intune, not %q (the name is left as is)", renamed, name)
 }
 
 // atMostOne refuses a name that several objects of one kind share: publish

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -114,15 +115,9 @@ func (h *harness) mustPublish(files map[string][]byte, dry bool) *Report {
 
 // packageDigest is what the bundle's notes say the content is.
 func packageDigest(t testing.TB, files map[string][]byte) string {
-	_, pkg, ok := intune.ContentFromNotes(string(files[AppFile]))
-	if !ok {
-		// the notes are inside JSON; ContentFromNotes reads one line
-		for _, l := range strings.Split(string(files[AppFile]), "\n") {
-			if strings.Contains(l, `"notes"`) {
-				_, pkg, ok = intune.ContentFromNotes(strings.TrimSuffix(strings.Split(l, `": "`)[1], `",`))
-			}
-		}
-	}
+	var app struct{ Notes string }
+	json.Unmarshal(files[AppFile], &app)
+	_, pkg, ok := intune.ContentFromNotes(app.Notes)
 	if !ok {
 		t.Fatal("no notes in the app body")
 	}
@@ -300,8 +295,8 @@ func TestFailedCommitIsAClearErrorAndARerunRecovers(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "commitFileFailed") || !strings.Contains(err.Error(), "rerun avdgen intune publish") {
 		t.Fatalf("failed commit: %v", err)
 	}
-	if app := h.fake.App(appName); app.Body["notes"] != nil && app.Body["notes"] != "" {
-		t.Errorf("notes written before the content was committed: %v", app.Body["notes"])
+	if notes, _ := h.fake.App(appName).Body["notes"].(string); notes != "avdgen-key: hp-entra/agent" {
+		t.Errorf("notes before the content was committed: %q, want the avdgen key and no content receipt", notes)
 	}
 	rep := h.mustPublish(files, false)
 	if rep.App.Action != Unchanged || rep.Content.Action != Uploaded || rep.Content.ID != "2" {
@@ -329,8 +324,16 @@ func TestExactNamesOverAllPagesAndOthersKept(t *testing.T) {
 	if rep.App.Action != Created {
 		t.Errorf("app %+v: a near-miss was taken", rep.App)
 	}
+	// Ours now carries its avdgen key: a new namesake without it is not ours.
 	h.fake.AddPolicy(polName)
-	if _, err := h.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, false, false); err == nil || !strings.Contains(err.Error(), "2 configuration policies are named") {
+	if rep, err := h.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, false, false); err != nil || rep.Policy.ID != id {
+		t.Errorf("namesake without a key: %v %+v", err, rep)
+	}
+	// Two without a key, none with: publish does not guess.
+	h2 := newHarness(t, fakegraph.Options{})
+	h2.fake.AddPolicy(polName)
+	h2.fake.AddPolicy(polName)
+	if _, err := h2.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, false, false); err == nil || !strings.Contains(err.Error(), "2 configuration policies are named") {
 		t.Errorf("duplicate names: %v", err)
 	}
 }
@@ -482,5 +485,259 @@ func TestPlainHTTPOnlyToLoopback(t *testing.T) {
 	cfg := Config{Cloud: azure.Clouds[0], Endpoint: "http://graph.example.com", Credential: &staticToken{}, HTTPClient: &http.Client{Transport: testnet.Guard(t, nil)}}
 	if _, err := Publish(context.Background(), cfg, in); err == nil || !strings.Contains(err.Error(), "want https, or http on a loopback address") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+const spec15mHibernate = spec15m + "agent:\n  action: hibernate\n"
+
+func ruleValue(t testing.TB, body map[string]any) string {
+	t.Helper()
+	rules, _ := body["rules"].([]any)
+	if len(rules) != 1 {
+		t.Fatalf("rules %v", body["rules"])
+	}
+	return rules[0].(map[string]any)["comparisonValue"].(string)
+}
+
+func bundleRule(t testing.TB, files map[string][]byte) string {
+	var app map[string]any
+	if err := json.Unmarshal(files[AppFile], &app); err != nil {
+		t.Fatal(err)
+	}
+	return ruleValue(t, app)
+}
+
+// Issue 15 findings 1 and 3, and what the issue asks to show: a change only
+// install.ps1 carries (--action hibernate) uploads new content, and the
+// detection rule changes in the PATCH that commits it, after the commit,
+// never before; the profile is left alone.
+func TestInstallOnlyChangeMovesTheRuleWithTheCommit(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	h.mustPublish(bundle(t, spec15m, agentOne), false)
+	app := h.fake.App(appName)
+	before := ruleValue(t, app.Body)
+	h.fake.ResetCounts()
+	app.Patches = nil
+	files := bundle(t, spec15mHibernate, agentOne)
+	rep := h.mustPublish(files, false)
+	if rep.Policy.Action != Unchanged || rep.Content.Action != Uploaded || rep.App.Action != Updated {
+		t.Errorf("policy %+v app %+v content %+v", rep.Policy, rep.App, rep.Content)
+	}
+	after := ruleValue(t, app.Body)
+	if after == before || after != bundleRule(t, files) {
+		t.Fatalf("detection rule %s -> %s, bundle says %s", before, after, bundleRule(t, files))
+	}
+	if sum := sha256.Sum256(h.fake.Committed[app.ID]); hex.EncodeToString(sum[:]) != packageDigest(t, files) {
+		t.Error("the committed content is not the --action hibernate package")
+	}
+	commit := -1
+	for i, l := range h.fake.Log {
+		if strings.HasSuffix(l, "/commit") {
+			commit = i
+		}
+	}
+	patchesAfterCommit := 0
+	for _, l := range h.fake.Log[commit+1:] {
+		if strings.HasPrefix(l, "PATCH ") {
+			patchesAfterCommit++
+		}
+	}
+	for i, p := range app.Patches {
+		_, rules := p["rules"]
+		_, committed := p["committedContentVersion"]
+		if rules && !committed {
+			t.Errorf("PATCH %d changes the rule without committing content: %v", i, p)
+		}
+		if rules && i != len(app.Patches)-1 {
+			t.Errorf("PATCH %d with the rule is not the last one", i)
+		}
+	}
+	if commit < 0 || patchesAfterCommit != 1 || len(app.Patches) == 0 {
+		t.Errorf("want exactly the committing PATCH after the commit: %v", h.fake.Log)
+	}
+}
+
+// Issue 15 finding 3: a failed upload leaves hosts on the old rule (they
+// keep the old content installed); the next run removes the uncommitted
+// content version and uploads again.
+func TestFailedUploadKeepsTheOldRuleAndIsCleanedUp(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	h.mustPublish(bundle(t, spec15m, agentOne), false)
+	app := h.fake.App(appName)
+	before := ruleValue(t, app.Body)
+	h.fake.FailNextCommit()
+	files := bundle(t, spec15mHibernate, agentOne)
+	if _, err := h.publish(files, fakegraph.GroupID, false, false); err == nil || !strings.Contains(err.Error(), "commitFileFailed") {
+		t.Fatalf("failed commit: %v", err)
+	}
+	if got := ruleValue(t, app.Body); got != before {
+		t.Errorf("detection rule changed to %s although the content was not committed (was %s)", got, before)
+	}
+	if got := app.Body["committedContentVersion"]; got != "1" {
+		t.Errorf("committed %v", got)
+	}
+	rep := h.mustPublish(files, false)
+	if rep.Content.Action != Uploaded || !strings.Contains(rep.Content.Detail, "removed 1 uncommitted content version") {
+		t.Errorf("rerun: %+v", rep.Content)
+	}
+	if got := h.fake.ContentVersions(app.ID); !reflect.DeepEqual(got, []string{"1", "3"}) {
+		t.Errorf("content versions %v, want 1 (history) and 3 (committed), not the orphan 2", got)
+	}
+	if ruleValue(t, app.Body) != bundleRule(t, files) || app.Body["committedContentVersion"] != "3" {
+		t.Errorf("after rerun: rule %s, committed %v", ruleValue(t, app.Body), app.Body["committedContentVersion"])
+	}
+}
+
+// Issue 15 finding 4: Graph returns members the body never sent; they
+// are not drift. The fake's GET carries the recorded service-filled
+// members (maxRunTimeInMinutes among them), and a rerun still writes nothing.
+func TestServiceFilledMembersAreNotDrift(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	h.mustPublish(bundle(t, spec15m, agentOne), false)
+	c := &client{base: h.fake.URL, hc: &http.Client{Transport: testnet.Guard(t, nil)}, cred: h.cred, scope: "x", sleep: h.config().Sleep, now: h.config().Now}
+	var got map[string]any
+	if err := c.do(context.Background(), http.MethodGet, appsPath+"/"+h.fake.App(appName).ID, nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	ie, _ := got["installExperience"].(map[string]any)
+	if ie["maxRunTimeInMinutes"] != float64(60) || got["isFeatured"] != false || got["minimumSupportedOperatingSystem"] == nil {
+		t.Fatalf("the fake's GET lacks the service-filled members: %v", got)
+	}
+	h.fake.ResetCounts()
+	rep := h.mustPublish(bundle(t, spec15m, agentOne), false)
+	if c := h.fake.Counts(); c.Writes != 0 || rep.App.Action != Unchanged {
+		t.Errorf("rerun wrote %d: app %+v\n%v", c.Writes, rep.App, h.fake.Log)
+	}
+	// A member avdgen sets, changed in the portal, is drift.
+	h.fake.App(appName).Body["installExperience"].(map[string]any)["deviceRestartBehavior"] = "allow"
+	rep = h.mustPublish(bundle(t, spec15m, agentOne), false)
+	if rep.App.Action != Updated || rep.App.Detail != "differs in installExperience" {
+		t.Errorf("portal edit: %+v", rep.App)
+	}
+}
+
+// Issue 15 finding 2: a 403 names the permission the refused request
+// needs: DeviceManagementScripts.ReadWrite.All for --remediation.
+func TestForbiddenNamesThePermissionOfTheRequest(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	h.fake.SetStatusOnce("GET scripts", http.StatusForbidden)
+	_, err := h.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, false, true)
+	if err == nil || !strings.Contains(err.Error(), "missing Graph permission: DeviceManagementScripts.ReadWrite.All (--remediation)") {
+		t.Errorf("403 on scripts: %v", err)
+	}
+	for path, want := range map[string]string{
+		"/beta/deviceManagement/configurationPolicies/x/assign": "permission: DeviceManagementConfiguration.ReadWrite.All;",
+		"/beta/deviceAppManagement/mobileApps":                  "permission: DeviceManagementApps.ReadWrite.All;",
+		"/v1.0/groups":                                          "permission: GroupMember.Read.All or Group.Read.All;",
+	} {
+		if msg := (&GraphError{Method: "GET", Path: path, Status: http.StatusForbidden}).Error(); !strings.Contains(msg, want) {
+			t.Errorf("%s: %s", path, msg)
+		}
+	}
+}
+
+// Issue 15 finding 5: renamed in the portal, the profile, the app and the
+// Remediations pair are still found (by their avdgen key), not created and
+// assigned a second time; the report says so and the names are left alone.
+func TestRenamedInThePortalIsStillOurs(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	first, err := h.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.fake.Policy(polName).Body["name"] = "AVD time limits (renamed)"
+	h.fake.App(appName).Body["displayName"] = "AVD agent (renamed)"
+	h.fake.Script(appName + " - logoff task").Body["displayName"] = "AVD remediation (renamed)"
+	policies, apps := h.fake.Policies(), h.fake.Apps()
+	h.fake.ResetCounts()
+	rep, err := h.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.fake.Policies() != policies || h.fake.Apps() != apps || rep.Policy.ID != first.Policy.ID || rep.App.ID != first.App.ID || rep.Remediation.ID != first.Remediation.ID {
+		t.Errorf("a second object was created: %+v", rep)
+	}
+	if c := h.fake.Counts(); c.Writes != 0 {
+		t.Errorf("rerun after renames wrote: %v", h.fake.Log)
+	}
+	for _, s := range []Step{rep.Policy, rep.App, *rep.Remediation} {
+		if s.Action != Unchanged || !strings.Contains(s.Detail, "found by its avdgen key; named ") {
+			t.Errorf("%s: %+v", s.What, s)
+		}
+	}
+	if h.fake.App("AVD agent (renamed)") == nil {
+		t.Error("the admin's name was not kept")
+	}
+}
+
+func target(group string) map[string]any {
+	return map[string]any{"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group}
+}
+
+// Issue 15 finding 5: a Policy Set's assignments stay the set's (never
+// re-sent as direct ones); an exclusion or an uninstall assignment of the
+// group is the admin's decision, which publish refuses to override.
+func TestAssignmentsOfPolicySetsKeptExclusionsAndUninstallRefused(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	h.fake.AddPolicy(polName)
+	pol := h.fake.Policy(polName)
+	pol.Assignments = []map[string]any{{"id": "ps", "source": "policySets", "sourceId": "policy-set-1", "target": target(fakegraph.OtherGroupID)}}
+	h.mustPublish(bundle(t, spec15m, agentOne), false)
+	var sources []string
+	for _, a := range pol.Assignments {
+		if a["target"].(map[string]any)["groupId"] == fakegraph.OtherGroupID {
+			sources = append(sources, fmt.Sprint(a["source"], " ", a["sourceId"]))
+		}
+	}
+	if !reflect.DeepEqual(sources, []string{"policySets policy-set-1"}) {
+		t.Errorf("the Policy Set's assignment became %v", sources)
+	}
+	app := h.fake.App(appName)
+	app.Assignments = []map[string]any{
+		{"id": "ps", "intent": "required", "source": "policySets", "sourceId": "policy-set-1", "target": target(fakegraph.OtherGroupID)},
+		{"id": "a", "intent": "available", "source": "direct", "target": target(fakegraph.GroupID)},
+	}
+	if rep := h.mustPublish(bundle(t, spec15m, agentOne), false); rep.Assignments[1].Action != Assigned {
+		t.Errorf("available -> required: %+v", rep.Assignments)
+	}
+	if got := fakegraph.Assignments(app); !reflect.DeepEqual(got, []string{fakegraph.OtherGroupID + ":required", fakegraph.GroupID + ":required"}) {
+		t.Errorf("app assignments %v", got)
+	}
+	if app.Assignments[0]["source"] != "policySets" {
+		t.Errorf("the Policy Set's app assignment became %v", app.Assignments[0])
+	}
+
+	app.Assignments = []map[string]any{{"id": "u", "intent": "uninstall", "source": "direct", "target": target(fakegraph.GroupID)}}
+	h.fake.ResetCounts()
+	if _, err := h.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, false, false); err == nil || !strings.Contains(err.Error(), "has an uninstall assignment of the app") {
+		t.Errorf("uninstall overridden: %v", err)
+	}
+	for _, l := range h.fake.Log {
+		if strings.HasSuffix(l, "/assign") {
+			t.Errorf("assigned although refused: %v", h.fake.Log)
+		}
+	}
+	pol.Assignments = append(pol.Assignments, map[string]any{"id": "x", "source": "direct", "target": map[string]any{"@odata.type": "#microsoft.graph.exclusionGroupAssignmentTarget", "groupId": fakegraph.GroupID}})
+	if _, err := h.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, false, false); err == nil || !strings.Contains(err.Error(), "is excluded from the profile") {
+		t.Errorf("exclusion overridden: %v", err)
+	}
+}
+
+// Issue 15 finding 5: the group should hold the hosts' devices; users in
+// it are a warning, and so is a group publish could not read.
+func TestGroupHoldingUsersIsAWarning(t *testing.T) {
+	h := newHarness(t, fakegraph.Options{})
+	rep := h.mustPublish(bundle(t, spec15m, agentOne), true)
+	if len(rep.Warnings) != 0 {
+		t.Errorf("device group: %v", rep.Warnings)
+	}
+	rep, err := h.publish(bundle(t, spec15m, agentOne), fakegraph.MixedGroupID, true, false)
+	if err != nil || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "holds 1 user(s) and 1 device(s)") {
+		t.Errorf("mixed group: %v %v", err, rep.Warnings)
+	}
+	h.fake.SetStatusOnce("GET group members", http.StatusForbidden)
+	rep, err = h.publish(bundle(t, spec15m, agentOne), fakegraph.GroupID, true, false)
+	if err != nil || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "could not check") || !strings.Contains(rep.Warnings[0], "GroupMember.Read.All") {
+		t.Errorf("unreadable group: %v %v", err, rep.Warnings)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/avdgen/avdgen/generator/intune"
 )
 
 // Remediation is the Intune Remediations pair (a deviceHealthScript).
@@ -33,18 +35,21 @@ func (p *publisher) remediation(ctx context.Context) (string, error) {
 	name := p.in.Remediation.DisplayName
 	step := Step{What: "remediation script pair", Name: name}
 	defer func() { p.rep.Remediation = &step }()
-	all, err := list[struct{ ID, DisplayName string }](ctx, p.c, scriptsPath+"?$select=id,displayName&$top=100")
+	all, err := list[struct{ ID, DisplayName, Description string }](ctx, p.c, scriptsPath+"?$select=id,displayName,description&$top=100")
 	if err != nil {
 		return "", fmt.Errorf("listing remediation scripts: %w", err)
 	}
-	var ids []string
+	cands := make([]candidate, 0, len(all))
 	for _, x := range all {
-		if x.DisplayName == name {
-			ids = append(ids, x.ID)
-		}
+		cands = append(cands, candidate{x.ID, x.DisplayName, x.Description})
 	}
-	if err := atMostOne("remediation scripts", name, ids); err != nil {
+	ids, renamed, err := pick("remediation scripts", name, intune.KeyFrom(p.in.Remediation.Description), cands)
+	if err != nil {
 		return "", err
+	}
+	if renamed != "" {
+		want["displayName"] = renamed
+		step.Detail = renamedDetail(name, renamed)
 	}
 	if len(ids) == 0 {
 		step.Action = would(p.in.DryRun, Created)
@@ -64,18 +69,13 @@ func (p *publisher) remediation(ctx context.Context) (string, error) {
 	if err := p.c.do(ctx, http.MethodGet, scriptsPath+"/"+url.PathEscape(id), nil, &have); err != nil {
 		return "", err
 	}
-	var diffs []string
-	for _, k := range sortedKeys(want) {
-		if k != "@odata.type" && !equalJSON(want[k], have[k]) {
-			diffs = append(diffs, k)
-		}
-	}
+	diffs := drift(want, have, sortedKeys(want))
 	if len(diffs) == 0 {
 		step.Action = Unchanged
 		return id, nil
 	}
 	step.Action = would(p.in.DryRun, Updated)
-	step.Detail = "differs in " + strings.Join(diffs, ", ")
+	step.Detail = strings.TrimPrefix(step.Detail+"; differs in "+strings.Join(diffs, ", "), "; ")
 	if !p.in.DryRun {
 		if err := p.c.do(ctx, http.MethodPatch, scriptsPath+"/"+url.PathEscape(id), want, nil); err != nil {
 			return "", fmt.Errorf("updating the remediation scripts: %w", err)
@@ -97,6 +97,11 @@ func (p *publisher) assignRemediation(ctx context.Context, id, group string) err
 		return err
 	}
 	keep := []any{}
+	for _, a := range have {
+		if excludes(a, group) {
+			return refuseExclusion("Remediations pair", group)
+		}
+	}
 	for _, a := range have {
 		if targetsGroup(a, group) {
 			step.Action = Unchanged

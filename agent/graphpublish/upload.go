@@ -271,3 +271,32 @@ func (p *publisher) progress(done, total int) {
 	}
 	fmt.Fprintf(p.cfg.Progress, "upload: %.1f of %.1f MiB (%d%%)\n", mib(done), mib(total), pct)
 }
+
+// dropUncommitted deletes the content versions an interrupted or failed
+// upload left behind: those newer than the committed one (all of them when
+// nothing was committed). Intune keeps each as an orphan otherwise, one more
+// on every failed run. Older versions are the app's history and stay.
+func (p *publisher) dropUncommitted(ctx context.Context, appID string, have map[string]any) error {
+	committed, _ := have["committedContentVersion"].(string)
+	floor, _ := strconv.Atoi(committed)
+	lob := appsPath + "/" + url.PathEscape(appID) + "/microsoft.graph.win32LobApp/contentVersions"
+	versions, err := list[struct{ ID string }](ctx, p.c, lob)
+	if err != nil {
+		return fmt.Errorf("listing the app's content versions: %w", err)
+	}
+	dropped := 0
+	for _, v := range versions {
+		n, err := strconv.Atoi(v.ID)
+		if err != nil || n <= floor || v.ID == committed {
+			continue
+		}
+		if err := p.c.do(ctx, http.MethodDelete, lob+"/"+url.PathEscape(v.ID), nil, nil); err != nil {
+			return fmt.Errorf("removing content version %s left by an interrupted upload: %w", v.ID, err)
+		}
+		dropped++
+	}
+	if dropped > 0 {
+		p.rep.Content.Detail = strings.TrimPrefix(p.rep.Content.Detail+fmt.Sprintf("; removed %d uncommitted content version(s) of an interrupted upload", dropped), "; ")
+	}
+	return nil
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -77,6 +79,24 @@ func TestScript(t *testing.T) {
 				return err
 			}
 			env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
+			// A stand-in App Service managed identity endpoint on loopback
+			// (IDENTITY_ENDPOINT/IDENTITY_HEADER, which azidentity reads):
+			// --auth managed-identity for intune publish, which refuses cli.
+			msiLog := filepath.Join(bin, "msi.log")
+			msi := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("X-IDENTITY-HEADER") != "fake-identity-header" {
+					http.Error(w, "no identity header", http.StatusBadRequest)
+					return
+				}
+				if f, err := os.OpenFile(msiLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+					fmt.Fprintf(f, "%s %s\n", r.Method, r.URL.RequestURI())
+					f.Close()
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"access_token":"fake-msi-token","expires_on":"4102444800","resource":%q,"token_type":"Bearer"}`, r.URL.Query().Get("resource"))
+			}))
+			t.Cleanup(msi.Close)
+			env.Setenv("MSI_ENDPOINT_STANDIN", msi.URL+"/msi/token")
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

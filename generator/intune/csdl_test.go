@@ -109,6 +109,9 @@ func TestCSDLValidatorCatches(t *testing.T) {
 		"nested kind":       {`{"@odata.type":"#microsoft.graph.win32LobApp","returnCodes":[{"returnCode":"0","type":"success"}]}`, "mobileApp", `$.returnCodes[0].returnCode: want a number`},
 		"inherited ok+bad":  {`{"@odata.type":"#microsoft.graph.win32LobApp","publisher":"p","committedContentVersion":"1","rules":[{"@odata.type":"#microsoft.graph.win32LobAppRegistryRule","operator":"eq"}]}`, "mobileApp", `"eq" is not a member of win32LobAppRuleOperator`},
 		"policy technology": {`{"name":"n","platforms":"windows10","technologies":"mdmx"}`, "deviceManagementConfigurationPolicy", `"mdmx" is not a member`},
+		// Issue 15 finding 7: string-encoded primitives have formats.
+		"date time":         {`{"@odata.type":"#microsoft.graph.mobileAppContentFile","azureStorageUriExpirationDateTime":"tomorrow"}`, "mobileAppContentFile", `"tomorrow" is not an Edm.DateTimeOffset`},
+		"date time no zone": {`{"@odata.type":"#microsoft.graph.mobileAppContentFile","azureStorageUriExpirationDateTime":"2026-01-01T12:00:00"}`, "mobileAppContentFile", `is not an Edm.DateTimeOffset`},
 	}
 	for name, c := range cases {
 		if err := graphBeta.Validate([]byte(c.body), c.typ); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -169,5 +172,21 @@ func TestNotesRecordContent(t *testing.T) {
 	}
 	if _, _, ok := ContentFromNotes("Managed by avdgen; do not edit this line. agent-sha256=x"); ok {
 		t.Errorf("half a line accepted")
+	}
+}
+
+// Issue 15 finding 7: an Edm.Guid member takes only a GUID.
+func TestCSDLGuidFormat(t *testing.T) {
+	s, err := csdl.Parse([]byte(`<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0"><edmx:DataServices>
+<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="microsoft.graph"><ComplexType Name="t"><Property Name="g" Type="Edm.Guid" /></ComplexType></Schema>
+</edmx:DataServices></edmx:Edmx>`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate([]byte(`{"g":"5b0e7c1a-3d2f-4c6b-9a8e-1f2d3c4b5a69"}`), "t"); err != nil {
+		t.Error(err)
+	}
+	if err := s.Validate([]byte(`{"g":"AVD session hosts"}`), "t"); err == nil || !strings.Contains(err.Error(), "is not an Edm.Guid") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -74,7 +74,7 @@ func choice(id, value string, children ...ChoiceInstance) ChoiceInstance {
 func SettingsCatalog(s spec.Spec) ConfigurationPolicy {
 	p := ConfigurationPolicy{
 		Name:            s.Intune.ProfileName,
-		Description:     fmt.Sprintf("avdgen: Session Time Limits for AVD host pool %s (disconnected sessions are logged off, which lets avd-agent deallocate the host).", s.HostPool),
+		Description:     fmt.Sprintf("avdgen: Session Time Limits for AVD host pool %s (disconnected sessions are logged off, which lets avd-agent deallocate the host).\n%s", s.HostPool, Key(s.HostPool, "session-time-limits")),
 		Platforms:       "windows10",
 		Technologies:    "mdm",
 		RoleScopeTagIDs: []string{"0"},
@@ -167,10 +167,13 @@ type Win32LobApp struct {
 	Rules                          []RegistryRule    `json:"rules"`
 }
 
-// InstallExperience runs the install as SYSTEM without restarts.
+// InstallExperience runs the install as SYSTEM without restarts, for at
+// most MaxRunTimeInMinutes (sent although 60 is Intune's default: a real
+// GET returns it, and a body that leaves it out leaves it to the service).
 type InstallExperience struct {
 	ODataType             string `json:"@odata.type"`
 	RunAsAccount          string `json:"runAsAccount"`
+	MaxRunTimeInMinutes   int    `json:"maxRunTimeInMinutes"`
 	DeviceRestartBehavior string `json:"deviceRestartBehavior"`
 }
 
@@ -193,6 +196,28 @@ type RegistryRule struct {
 	ComparisonValue      string `json:"comparisonValue"`
 }
 
+// KeyPrefix starts the avdgen key each published object carries in its
+// description (profile, Remediations pair) or notes (app): `avdgen intune
+// publish` finds its objects by it first, so one renamed in the portal is
+// still found (by exact name second). The portal keeps both fields as they
+// are when an object is renamed.
+const KeyPrefix = "avdgen-key: "
+
+// Key is the avdgen key of a host pool's object of one kind.
+func Key(hostPool, kind string) string { return KeyPrefix + hostPool + "/" + kind }
+
+// KeyFrom reads the avdgen key out of a description or notes ("" if none).
+func KeyFrom(text string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), KeyPrefix); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return KeyPrefix + f[0]
+			}
+		}
+	}
+	return ""
+}
+
 // NotesPrefix starts the app's notes line that records which content the
 // app carries: `avdgen intune publish` compares it on a rerun and uploads a
 // new content version only when it differs, and writes it back only after
@@ -201,8 +226,9 @@ const NotesPrefix = "Managed by avdgen; do not edit this line."
 
 // Notes is that line: the agents' digest (AgentDigest) and the SHA-256 of
 // the unencrypted package (fileEncryptionInfo.fileDigest, hex).
-func Notes(agentDigest, packageDigest string) string {
-	return NotesPrefix + " agent-sha256=" + agentDigest + " package-sha256=" + packageDigest
+// The avdgen key is the line before it.
+func Notes(key, agentDigest, packageDigest string) string {
+	return key + "\n" + NotesPrefix + " agent-sha256=" + agentDigest + " package-sha256=" + packageDigest
 }
 
 // ContentFromNotes reads back what Notes wrote; ok is false when the notes
@@ -253,7 +279,7 @@ func Win32App(s spec.Spec, version, notes string) Win32LobApp {
 		ApplicableArchitectures:        "none",
 		AllowedArchitectures:           "x64,arm64",
 		MinimumSupportedWindowsRelease: s.Intune.MinimumWindowsRelease,
-		InstallExperience:              InstallExperience{ODataType: "#microsoft.graph.win32LobAppInstallExperience", RunAsAccount: "system", DeviceRestartBehavior: "suppress"},
+		InstallExperience:              InstallExperience{ODataType: "#microsoft.graph.win32LobAppInstallExperience", RunAsAccount: "system", MaxRunTimeInMinutes: 60, DeviceRestartBehavior: "suppress"},
 		ReturnCodes:                    codes,
 		Rules: []RegistryRule{{
 			ODataType: "#microsoft.graph.win32LobAppRegistryRule", RuleType: "detection", Check32BitOn64System: false,

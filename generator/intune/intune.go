@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -41,15 +42,22 @@ const (
 )
 
 // DetectionVersion is the value install.ps1 writes and the detection rule
-// expects: the agent version plus a digest of both binaries, so any new
-// build (or re-signed binary) is a new version to Intune.
-func DetectionVersion(ag dist.Agents) string {
+// expects: the agent version plus a digest of every file the package
+// installs from (the task XML, both scripts, both binaries). Intune runs
+// install.ps1 only on hosts where the rule is not met, so anything a host
+// must apply (a new agent, --action, --grace, --exclude-tag, idleAfter, the
+// install folder, a new install.ps1) has to change this value, or hosts
+// that have the app keep the old task. install.ps1 is digested as rendered
+// with an empty version: it cannot contain a digest of itself.
+func DetectionVersion(agentVersion string, content []intunewin.File) string {
+	files := append([]intunewin.File(nil), content...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 	h := sha256.New()
-	for _, a := range dist.Arches {
-		x, _ := ag.Get(a)
-		h.Write([]byte(x.SHA256()))
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%d\x00", f.Name, len(f.Data))
+		h.Write(f.Data)
 	}
-	return ag.Version + "+" + hex.EncodeToString(h.Sum(nil))[:12]
+	return agentVersion + "+" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // PackageDigest is the hex SHA-256 of the unencrypted package content, from
@@ -103,8 +111,11 @@ func Build(in Input) ([]bundle.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	version := DetectionVersion(in.Agents)
-	data := templateData(in, version, logoff)
+	if err := dist.CheckVersion(in.Agents.Version); err != nil {
+		return nil, fmt.Errorf("agent %w", err)
+	}
+	// install.ps1 first with an empty version, to digest the package.
+	data := templateData(in, "", logoff)
 	install, err := script("install.ps1.tmpl", data)
 	if err != nil {
 		return nil, err
@@ -126,11 +137,16 @@ func Build(in Input) ([]bundle.File, error) {
 		}
 		content = append(content, intunewin.File{Name: dist.FileName(a), Data: b})
 	}
+	version := DetectionVersion(in.Agents.Version, content)
+	data["DetectionVersion"] = version
+	if content[1].Data, err = script("install.ps1.tmpl", data); err != nil {
+		return nil, err
+	}
 	pkg, err := intunewin.Build(s.Intune.AppName, "install.ps1", content, in.Time, in.Rand)
 	if err != nil {
 		return nil, err
 	}
-	app, err := marshal(Win32App(s, version, Notes(AgentDigest(in.Agents), PackageDigest(pkg.Info))))
+	app, err := marshal(Win32App(s, version, Notes(Key(s.HostPool, "agent"), AgentDigest(in.Agents), PackageDigest(pkg.Info))))
 	if err != nil {
 		return nil, err
 	}

@@ -260,7 +260,7 @@ func TestPackageContent(t *testing.T) {
 	}
 	var app Win32LobApp
 	json.Unmarshal(file(t, files, "avd-agent.win32app.json"), &app)
-	if !strings.Contains(string(install), "-Value '"+app.Rules[0].ComparisonValue+"'") {
+	if !strings.Contains(string(install), "$detectionVersion = '"+app.Rules[0].ComparisonValue+"'") {
 		t.Errorf("install.ps1 does not write the value the detection rule expects (%s)", app.Rules[0].ComparisonValue)
 	}
 	oracle.Golden(t, "install.ps1", install)
@@ -484,4 +484,84 @@ func packaged(t *testing.T, files []bundle.File, name string) string {
 	}
 	t.Fatalf("%s not in the package", name)
 	return ""
+}
+
+// detection returns the rule's comparison value and the value the packaged
+// install.ps1 writes.
+func detection(t *testing.T, files []bundle.File) (rule, written string) {
+	t.Helper()
+	var app Win32LobApp
+	if err := json.Unmarshal(file(t, files, "avd-agent.win32app.json"), &app); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range packageContent(t, files) {
+		if f.Path == "install.ps1" {
+			_, rest, ok := strings.Cut(string(f.Data), "$detectionVersion = '")
+			written, _, _ = strings.Cut(rest, "'")
+			if !ok {
+				t.Fatal("install.ps1 writes no $detectionVersion")
+			}
+		}
+	}
+	return app.Rules[0].ComparisonValue, written
+}
+
+// Issue 15 finding 1: Intune runs install.ps1 only where the detection rule
+// is not met, so every change install.ps1 or the task XML carries must
+// change the rule's value, not only a new agent build.
+func TestDetectionCoversThePackage(t *testing.T) {
+	base, written := detection(t, build(t, example))
+	if base != written || !strings.HasPrefix(base, "v1.0.0+") {
+		t.Fatalf("rule %q, install.ps1 writes %q", base, written)
+	}
+	seen := map[string]string{base: "example"}
+	for name, extra := range map[string]string{
+		"action":           "agent:\n  action: hibernate\n",
+		"grace":            "agent:\n  grace: 10m\n",
+		"excludeTag":       "agent:\n  excludeTag: keep=true\n",
+		"installDir":       "agent:\n  installDir: '%ProgramFiles%\\\\Contoso\\\\avd-agent'\n",
+		"idleAfter":        "agent:\n  idleAfter: never\n",
+		"identityClientId": "agent:\n  identityClientId: 0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9\n",
+	} {
+		files, err := Build(input(t, example+extra))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		rule, written := detection(t, files)
+		if rule != written {
+			t.Errorf("%s: rule %q, install.ps1 writes %q", name, rule, written)
+		}
+		if other, dup := seen[rule]; dup {
+			t.Errorf("%s: detection value %s is the same as for %s: hosts that have the app would never install this change", name, rule, other)
+		}
+		seen[rule] = name
+	}
+	// Same spec, same agents: the same value (fresh keys do not matter).
+	in := input(t, example)
+	in.Rand = &counter{n: 77}
+	files, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := detection(t, files); again != base {
+		t.Errorf("rebuild with other keys: %s, was %s", again, base)
+	}
+}
+
+// Issue 15 finding 6: the agent version (--agent-dir/VERSION) reaches
+// install.ps1 and the detection rule; a hostile one is refused, and the
+// typographic quotes PowerShell also ends strings with are escaped.
+func TestHostileAgentVersionIsRefused(t *testing.T) {
+	for _, v := range []string{"v1'; Start-Process calc; '", "v1\u2019; Start-Process calc; \u2019", "v1$(calc)", "v1\"; calc; \"", "v1`n", strings.Repeat("1", 65), ""} {
+		in := input(t, example)
+		in.Agents.Version = v
+		if _, err := Build(in); err == nil || !strings.Contains(err.Error(), "allowed are") {
+			t.Errorf("version %q: %v", v, err)
+		}
+	}
+	in := input(t, example)
+	in.Agents.Version = "1.2.3+build_7-rc.1"
+	if _, err := Build(in); err != nil {
+		t.Error(err)
+	}
 }

@@ -37,10 +37,15 @@ func FuncMap() template.FuncMap {
 	return m
 }
 
-// PSQuote returns s as a PowerShell single-quoted literal (” escapes ').
+// PSQuote returns s as a PowerShell single-quoted literal. PowerShell's
+// tokenizer takes the typographic quotes U+2018-U+201B for ' as well, both
+// to end a single-quoted string and, doubled, as an escaped quote, so every
+// one of them is doubled, not only the ASCII one.
 func PSQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	return "'" + psSingleQuotes.Replace(s) + "'"
 }
+
+var psSingleQuotes = strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201a", "\u201a\u201a", "\u201b", "\u201b\u201b")
 
 // Render executes the embedded template name with data. Missing keys are
 // errors, never "<no value>".

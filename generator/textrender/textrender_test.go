@@ -22,7 +22,9 @@ func TestFuncMapIsHermetic(t *testing.T) {
 }
 
 func TestPSQuote(t *testing.T) {
-	for in, want := range map[string]string{`a`: `'a'`, `it's`: `'it''s'`, ``: `''`, `C:\x y`: `'C:\x y'`} {
+	for in, want := range map[string]string{`a`: `'a'`, `it's`: `'it''s'`, ``: `''`, `C:\x y`: `'C:\x y'`,
+		// PowerShell ends a single-quoted string at any of these (issue 15 finding 6).
+		"a\u2019; calc; \u2019": "'a\u2019\u2019; calc; \u2019\u2019'", "\u2018\u201a\u201b": "'\u2018\u2018\u201a\u201a\u201b\u201b'"} {
 		if got := PSQuote(in); got != want {
 			t.Errorf("PSQuote(%q) = %q, want %q", in, got, want)
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -172,8 +173,11 @@ func (s *Schema) value(v any, typ, path string, nullable bool, errs *[]string) {
 	}
 	switch typ {
 	case "Edm.String", "Edm.DateTimeOffset", "Edm.Duration", "Edm.Guid", "Edm.TimeOfDay", "Edm.Date":
-		if _, ok := v.(string); !ok {
+		str, ok := v.(string)
+		if !ok {
 			add("want a string for %s, got %T", typ, v)
+		} else if re := formats[typ]; re != nil && !re.MatchString(str) {
+			add("%q is not an %s", str, typ)
 		}
 		return
 	case "Edm.Binary":
@@ -263,6 +267,16 @@ func (s *Schema) value(v any, typ, path string, nullable bool, errs *[]string) {
 		}
 		s.value(obj[k], p.typ, path+"."+k, p.nullable, errs)
 	}
+}
+
+// formats are the OData ABNF forms of the string-encoded primitives Graph
+// refuses when malformed.
+var formats = map[string]*regexp.Regexp{
+	"Edm.Guid":           regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`),
+	"Edm.DateTimeOffset": regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,12})?)?(Z|[+-]\d{2}:\d{2})$`),
+	"Edm.Date":           regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`),
+	"Edm.TimeOfDay":      regexp.MustCompile(`^\d{2}:\d{2}(:\d{2}(\.\d{1,12})?)?$`),
+	"Edm.Duration":       regexp.MustCompile(`^-?P(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$`),
 }
 
 func (s *Schema) lookup(t *structured, prop string) (property, bool) {

@@ -53,14 +53,25 @@ func NewCmdPublish(f *cmdutil.Factory, runF func(*PublishOptions) error) *cobra.
 		Use:   "publish --assign-group GROUP [flags]",
 		Short: "Create or update the Intune profile, Win32 app and assignments through Microsoft Graph",
 		Long: `Publishes what ` + "`avdgen intune`" + ` writes, through Microsoft Graph (beta): the Settings Catalog
-profile (found by its exact name, updated in place when its settings differ), the Win32 app (created
-or patched; its content is uploaded again only when the agent or package changed), optionally the
-Remediations script pair, and their assignments to one device group (others' assignments are kept).
-A rerun with the same spec changes nothing. --dry-run only reads and prints the plan.
+profile (updated in place when its settings differ), the Win32 app (created or patched; its content
+is uploaded again only when the package changed, and its detection rule changes only together with
+the committed content), optionally the Remediations script pair, and their assignments to one
+device group. A rerun with the same spec changes nothing. --dry-run only reads and prints the plan.
 
-Needs DeviceManagementConfiguration.ReadWrite.All and DeviceManagementApps.ReadWrite.All, and
-Group.Read.All when --assign-group is a display name. The Azure CLI's own app (--auth cli) is not
-granted them: use --auth env with an app registration that is, or --auth managed-identity.`,
+Graph permissions (application permissions with admin consent), per flag:
+  always            DeviceManagementConfiguration.ReadWrite.All (the profile)
+                    DeviceManagementApps.ReadWrite.All (the app, its content, its assignment)
+  --remediation     DeviceManagementScripts.ReadWrite.All (the Remediations pair)
+  --assign-group    GroupMember.Read.All or Group.Read.All (find a group by name; check that it
+                    holds devices - without it publish only warns that it could not check)
+--auth: env (an app registration) or managed-identity, or default (those two and workload
+identity). cli and device-code are refused: they sign in through the Azure CLI's own app, which
+Intune's permissions are not granted to.
+
+Objects are found by the avdgen key in their description or notes first (renamed in the portal,
+they are still ours), by exact name second. Assignments to other groups and Policy Set assignments
+are kept; publish refuses to override an exclusion or an uninstall assignment of the group.
+See docs/intune.md.`,
 		Example: `  avdgen intune publish --idle 2h --disconnected 15m --assign-group 5b0e7c1a-3d2f-4c6b-9a8e-1f2d3c4b5a69 --auth env
   avdgen intune publish --bundle ./avdgen-intune --assign-group "AVD session hosts" --auth env --dry-run`,
 		Args: cobra.NoArgs,
@@ -240,5 +251,8 @@ func printReport(w io.Writer, r *graphpublish.Report) {
 		row(a)
 	}
 	tw.Flush()
+	for _, warning := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warning)
+	}
 	fmt.Fprintf(w, "graph: %d requests, %d writes, %d retries; blob: %d writes\n", r.Requests, r.Writes, r.Retries, r.BlobWrites)
 }

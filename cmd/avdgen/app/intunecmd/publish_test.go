@@ -76,8 +76,11 @@ func TestPublishCommandUsesTheChosenCloud(t *testing.T) {
 
 func TestPublishCommandBadInputIsUsage(t *testing.T) {
 	for args, want := range map[string]string{
-		"--disconnected 15m":                                         "--assign-group is required",
-		"--assign-group g --auth password":                           `--auth "password"`,
+		"--disconnected 15m":               "--assign-group is required",
+		"--assign-group g --auth password": `--auth "password"`,
+		// Issue 15 finding 5: refused before any request, saying why.
+		"--assign-group g --auth cli":                                "--auth cli cannot publish to Intune: it signs in through the Azure CLI's own app",
+		"--assign-group g --auth device-code":                        "--auth device-code cannot publish to Intune",
 		"--assign-group g --graph-endpoint http://10.0.0.1:80":       "only a loopback http URL",
 		"--assign-group g --bundle /nonexistent-avdgen-bundle":       "is it a folder written by avdgen intune",
 		"--assign-group g --min-windows-release 11":                  `intune.minimumWindowsRelease "11"`,
@@ -92,5 +95,22 @@ func TestPublishCommandBadInputIsUsage(t *testing.T) {
 		if !cmdutil.IsUsage(err) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want usage error with %q", args, err, want)
 		}
+	}
+}
+
+// Issue 15 finding 2: the help names each permission with the flag that
+// needs it, --remediation's DeviceManagementScripts.ReadWrite.All included.
+func TestPublishHelpNamesPermissionsPerFlag(t *testing.T) {
+	var cloud string
+	f, _ := publishFactory(t, &cloud, &recordingCred{})
+	cmd := NewCmdPublish(f, nil)
+	for _, want := range []string{"--remediation     DeviceManagementScripts.ReadWrite.All", "DeviceManagementConfiguration.ReadWrite.All",
+		"DeviceManagementApps.ReadWrite.All", "--assign-group    GroupMember.Read.All", "cli and device-code are refused"} {
+		if !strings.Contains(cmd.Long, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+	if fl := cmd.Flags().Lookup("cloud"); !strings.Contains(fl.Usage, "usgov-dod") {
+		t.Errorf("--cloud help: %s", fl.Usage)
 	}
 }

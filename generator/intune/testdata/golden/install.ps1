@@ -76,11 +76,14 @@ try {
         -Principal (New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -RunLevel Highest) `
         -Settings (New-ScheduledTaskSettingsSet -MultipleInstances IgnoreNew -ExecutionTimeLimit (New-TimeSpan -Minutes 10) -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries) | Out-Null
 
+    # The detection rule's value: the agent version and a digest of everything
+    # this package installs, so any change hosts must apply is a new value.
+    $detectionVersion = 'v1.0.0+76319bbc86526d1a'
     $key = 'HKLM:\SOFTWARE\avdgen'
     if (-not (Test-Path -LiteralPath $key)) { New-Item -Path $key -Force | Out-Null }
-    Set-ItemProperty -LiteralPath $key -Name 'AgentVersion' -Value 'v1.0.0+c5c7f5c23eb9'
+    Set-ItemProperty -LiteralPath $key -Name 'AgentVersion' -Value $detectionVersion
 
-    Write-Log "installed v1.0.0+c5c7f5c23eb9"
+    Write-Log ('installed ' + $detectionVersion)
     exit 0
 } catch {
     Write-Log "FAILED: $($_.Exception.Message)"
