@@ -47,6 +47,9 @@ type Session struct {
 	Server    string
 	Directory Directory
 	SYSVOL    Share
+	// CallerSID is the bound account's SID (nil when the DC did not say):
+	// the SYSVOL folder's owner is set only to it.
+	CallerSID []byte
 	close     func()
 }
 
@@ -174,6 +177,7 @@ func connectOne(ctx context.Context, cfg Config, server string) (*Session, error
 		return nil, fmt.Errorf("LDAP bind to %s as %s: %w", host, cfg.Username, err)
 	}
 	dir := &ldapDirectory{conn: conn}
+	caller := callerSID(conn, dir)
 
 	user, domain := splitUser(cfg.Username)
 	d := &smb2.Dialer{
@@ -200,12 +204,38 @@ func connectOne(ctx context.Context, cfg Config, server string) (*Session, error
 		Server:    host,
 		Directory: dir,
 		SYSVOL:    &smbShare{share: share},
+		CallerSID: caller,
 		close: func() {
 			share.Umount()
 			sess.Logoff()
 			conn.Close()
 		},
 	}, nil
+}
+
+// callerSID asks the DC who we are (RFC 4532 WhoAmI: "u:DOMAIN\\user")
+// and reads that account's objectSid; nil when either step fails, and
+// then no owner is ever set.
+func callerSID(conn *ldap.Conn, dir *ldapDirectory) []byte {
+	who, err := conn.WhoAmI(nil)
+	if err != nil {
+		return nil
+	}
+	id := strings.TrimPrefix(who.AuthzID, "u:")
+	_, sam, ok := strings.Cut(id, `\`)
+	if !ok {
+		return nil
+	}
+	root, err := dir.Read("", "defaultNamingContext")
+	if err != nil {
+		return nil
+	}
+	res, err := conn.Search(ldap.NewSearchRequest(root.Get("defaultNamingContext"), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2, 0, false,
+		"(sAMAccountName="+ldap.EscapeFilter(sam)+")", []string{"objectSid"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		return nil
+	}
+	return res.Entries[0].GetRawAttributeValue("objectSid")
 }
 
 // dialLDAP opens LDAPS on 636, or LDAP upgraded with StartTLS on 389 when
@@ -326,6 +356,27 @@ func (d *ldapDirectory) Children(dn, objectClass string, anyOf []Attr, attrs ...
 	return out, nil
 }
 
+func (d *ldapDirectory) Search(base, attr, substring string, attrs ...string) ([]Entry, error) {
+	filter := "(" + attr + "=*" + ldap.EscapeFilter(substring) + "*)"
+	res, err := d.conn.SearchWithPaging(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		filter, attrs, nil), 500)
+	if err != nil {
+		return nil, ldapErr("searching", base, err)
+	}
+	out := make([]Entry, 0, len(res.Entries))
+	for _, e := range res.Entries {
+		out = append(out, toEntry(e))
+	}
+	return out, nil
+}
+
+func (d *ldapDirectory) Delete(dn string) error {
+	if err := d.conn.Del(ldap.NewDelRequest(dn, nil)); err != nil {
+		return ldapErr("deleting", dn, err)
+	}
+	return nil
+}
+
 func (d *ldapDirectory) Add(dn string, attrs []Attr) error {
 	req := ldap.NewAddRequest(dn, nil)
 	for _, a := range attrs {
@@ -417,9 +468,29 @@ func (s *smbShare) SecurityDescriptor(name string) ([]byte, error) {
 	return b, smbErr(err)
 }
 
-// protectedDACL is PROTECTED_DACL_SECURITY_INFORMATION: the folder's DACL
-// does not inherit from Policies, as GPMC and samba-tool set it.
-const protectedDACL = 0x80000000
+// PROTECTED_DACL_SECURITY_INFORMATION: the folder's DACL does not inherit
+// from Policies, as GPMC and samba-tool set it; UNPROTECTED for the files
+// below, whose ACEs are inherited.
+const (
+	protectedDACL   = 0x80000000
+	unprotectedDACL = 0x20000000
+)
+
+func (s *smbShare) ReadDir(name string) ([]string, error) {
+	infos, err := s.share.ReadDir(winPath(name))
+	if err != nil {
+		return nil, smbErr(err)
+	}
+	out := make([]string, 0, len(infos))
+	for _, fi := range infos {
+		n := fi.Name()
+		if fi.IsDir() {
+			n += "/"
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
 
 type rawSD []byte
 
@@ -427,7 +498,19 @@ func (r rawSD) Encode(dest []byte) { copy(dest, r) }
 func (r rawSD) Size() int          { return len(r) }
 
 func (s *smbShare) SetSecurityDescriptor(name string, sd []byte) error {
-	flags := smb2.OwnerSecurityInformation | smb2.GroupSecurityInformation | smb2.DACLSecurityInformation | protectedDACL
+	d, err := parseDescriptor(sd)
+	if err != nil {
+		return err
+	}
+	flags := smb2.DACLSecurityInformation
+	if d.owner != nil {
+		flags |= smb2.OwnerSecurityInformation
+	}
+	if d.control&seDACLProtected != 0 {
+		flags |= protectedDACL
+	} else {
+		flags |= unprotectedDACL
+	}
 	return smbErr(s.share.SetSecurityInfoRaw(winPath(name), flags, rawSD(sd)))
 }
 

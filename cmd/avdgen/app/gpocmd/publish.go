@@ -29,8 +29,12 @@ type PublishOptions struct {
 	Username string
 	CAFile   string
 	DryRun   bool
+	Force    bool
+	Enable   bool
 	JSON     bool
 	AgentDir string
+	// Diff: exit 1 (after printing) when AD differs from the spec.
+	Diff bool
 	// Connect opens the DC session; tests may replace it with fakes.
 	Connect func(context.Context, adpublish.Config) (*adpublish.Session, error)
 }
@@ -67,9 +71,13 @@ CA), SMB with signing. The password comes from ` + PasswordEnv + ` or a prompt o
 	if diff {
 		cmd.Use = "diff --domain FQDN --ou OU-DN --username USER [flags]"
 		cmd.Short = "Show how the live GPO differs from the spec (publish --dry-run)"
-		cmd.Long = "Reads the pool's GPO from Active Directory and SYSVOL and prints what `avdgen gpo publish` would change.\nNothing is written."
+		cmd.Long = "Reads the pool's GPO from Active Directory and SYSVOL and prints what `avdgen gpo publish` would change,\n" +
+			"and what an admin set that publish leaves alone: links (enabled, enforced, on other OUs), security filtering,\n" +
+			"WMI filter, a disabled GPO, settings avdgen does not own. Nothing is written.\n\n" +
+			"Exit status: 0 when AD matches the spec, 1 when it differs, 2 on bad input (so a pipeline can gate on it)."
 		cmd.Example = `  AVDGEN_PASSWORD=... avdgen gpo diff --config avdgen.yaml --username admin@contoso.local`
 		opts.DryRun = true
+		opts.Diff = true
 	}
 	opts.Spec = specflags.Add(cmd, specflags.GPO)
 	fl := cmd.Flags()
@@ -78,66 +86,95 @@ CA), SMB with signing. The password comes from ` + PasswordEnv + ` or a prompt o
 	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM `FILE` with CA certificates to trust for the DC's LDAPS certificate, beside the system roots")
 	if !diff {
 		fl.BoolVar(&opts.DryRun, "dry-run", false, "read only: print what would change (files and attributes) and write nothing")
+		fl.BoolVar(&opts.Force, "force", false, "overwrite settings avdgen does not own that an admin added to avdgen's files (registry values, preference items)")
+		fl.BoolVar(&opts.Enable, "enable", false, "enable the GPO's computer configuration when an admin disabled it in GPMC (without it a disabled GPO stays disabled)")
 	}
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.StringVar(&opts.AgentDir, "agent-dir", "", "publish avd-agent-amd64.exe and avd-agent-arm64.exe from `DIR` (e.g. after signing them) instead of the built-in ones")
 	return cmd
 }
 
-func runPublish(opts *PublishOptions) error {
-	f := opts.Factory
-	s, err := opts.Spec.Resolve(true, f.IO.ErrOut)
+// connectTarget resolves the spec, renders the bundle and connects to
+// the DC: what publish, diff and unpublish share.
+func connectTarget(f *cmdutil.Factory, spec *specflags.Flags, server, username, caFile, agentDir string,
+	connect func(context.Context, adpublish.Config) (*adpublish.Session, error)) (adpublish.Target, *adpublish.Session, error) {
+	s, err := spec.Resolve(true, f.IO.ErrOut)
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return adpublish.Target{}, nil, &cmdutil.UsageError{Err: err}
 	}
 	if s.GPO.OU == "" {
-		return cmdutil.Usagef("--ou (gpo.ou in avdgen.yaml) is required: the distinguished name of the OU to link the GPO to, e.g. OU=AVD,DC=%s", strings.ReplaceAll(s.GPO.Domain, ".", ",DC="))
+		return adpublish.Target{}, nil, cmdutil.Usagef("--ou (gpo.ou in avdgen.yaml) is required: the distinguished name of the OU to link the GPO to, e.g. OU=AVD,DC=%s", strings.ReplaceAll(s.GPO.Domain, ".", ",DC="))
 	}
 	if err := adpublish.CheckOU(s.GPO.OU); err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return adpublish.Target{}, nil, &cmdutil.UsageError{Err: err}
 	}
-	if opts.Username == "" {
-		return cmdutil.Usagef("--username is required: a UPN (admin@%s) or DOMAIN\\user allowed to edit GPOs", s.GPO.Domain)
+	if username == "" {
+		return adpublish.Target{}, nil, cmdutil.Usagef("--username is required: a UPN (admin@%s) or DOMAIN\\user allowed to edit GPOs", s.GPO.Domain)
 	}
-	roots, err := rootCAs(opts.CAFile)
+	roots, err := rootCAs(caFile)
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
 	at, err := bundlecmd.Time(f.Getenv)
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
-	agents, err := bundlecmd.Options{AgentDir: opts.AgentDir}.Agents(f)
+	agents, err := bundlecmd.Options{AgentDir: agentDir}.Agents(f)
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
 	files, err := gpo.Build(gpo.Input{Spec: s, Agents: agents, Time: at, AvdgenVersion: buildinfo.Version})
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
 	target, err := adpublish.TargetFromBundle(files, s.GPO.OU)
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
 	password, err := readPassword(f)
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
-	ctx := context.Background()
-	sess, err := opts.Connect(ctx, adpublish.Config{
-		Domain: s.GPO.Domain, Server: opts.Server, Username: opts.Username, Password: password, RootCAs: roots,
+	sess, err := connect(context.Background(), adpublish.Config{
+		Domain: s.GPO.Domain, Server: server, Username: username, Password: password, RootCAs: roots,
 		Timeout: 30 * time.Second,
 	})
+	if err != nil {
+		return adpublish.Target{}, nil, err
+	}
+	return target, sess, nil
+}
+
+func runPublish(opts *PublishOptions) error {
+	f := opts.Factory
+	target, sess, err := connectTarget(f, opts.Spec, opts.Server, opts.Username, opts.CAFile, opts.AgentDir, opts.Connect)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	res, err := adpublish.Publish(sess.Directory, sess.SYSVOL, target, opts.DryRun)
+	res, err := adpublish.Publish(sess.Directory, sess.SYSVOL, target, adpublish.Options{
+		DryRun: opts.DryRun, Force: opts.Force, Enable: opts.Enable, CallerSID: sess.CallerSID})
+	if err := printResult(f, res, err, opts.JSON, sess.Server); err != nil {
+		return fmt.Errorf("publishing GPO %q to %s: %w", target.DisplayName, sess.Server, err)
+	}
+	return diffExit(opts.Diff, res)
+}
+
+// diffExit makes `gpo diff` exit 1 when AD differs from the spec (the
+// changes are printed already), 0 when it matches.
+func diffExit(diff bool, res *adpublish.Result) error {
+	if diff && res != nil && res.Changed() {
+		return cmdutil.SilentError
+	}
+	return nil
+}
+
+func printResult(f *cmdutil.Factory, res *adpublish.Result, err error, asJSON bool, server string) error {
 	if res != nil {
-		res.Server = sess.Server
+		res.Server = server
 	}
 	if res != nil && (err == nil || res.Changed()) {
-		if opts.JSON {
+		if asJSON {
 			enc := json.NewEncoder(f.IO.Out)
 			enc.SetIndent("", "  ")
 			if jerr := enc.Encode(res); jerr != nil && err == nil {
@@ -147,10 +184,7 @@ func runPublish(opts *PublishOptions) error {
 			res.WriteText(f.IO.Out)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("publishing GPO %q to %s: %w", target.DisplayName, sess.Server, err)
-	}
-	return nil
+	return err
 }
 
 // rootCAs is the system pool plus --ca-file.
