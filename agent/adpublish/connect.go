@@ -19,6 +19,11 @@ import (
 
 	"github.com/cloudsoda/go-smb2"
 	"github.com/go-ldap/ldap/v3"
+	"github.com/go-ldap/ldap/v3/gssapi"
+	krbclient "github.com/jcmturner/gokrb5/v8/client"
+	krbconfig "github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // Config says how to reach and authenticate to a domain controller.
@@ -31,12 +36,61 @@ type Config struct {
 	// Username is a UPN (admin@contoso.local) or DOMAIN\user.
 	Username string
 	Password string
+	// Kerberos, when set, authenticates LDAP (GSSAPI inside TLS, no SASL
+	// security layer) and SMB with Kerberos instead of the password.
+	Kerberos *Kerberos
 	// RootCAs verifies the DC's certificate; nil means the system roots.
 	RootCAs *x509.CertPool
 	// Resolver finds DCs when Server is empty; nil means net.DefaultResolver.
 	Resolver *net.Resolver
 	// Timeout bounds each connection attempt; zero means 15 s.
 	Timeout time.Duration
+}
+
+// Kerberos says where the Kerberos credentials come from: a keytab for
+// Username, else a ticket cache (kinit's). Read with jcmturner/gokrb5.
+type Kerberos struct {
+	// Keytab is a keytab file with Username's keys; empty means CCache.
+	Keytab string
+	// CCache is a ticket cache file (KRB5CCNAME without FILE:).
+	CCache string
+	// Config is krb5.conf (KRB5_CONFIG, else /etc/krb5.conf).
+	Config string
+}
+
+// client logs in: from the keytab (an AS exchange with the KDC), or from
+// the ticket cache's TGT.
+func (k *Kerberos) client(username, domain string) (*krbclient.Client, error) {
+	conf, err := krbconfig.Load(k.Config)
+	if err != nil {
+		return nil, fmt.Errorf("reading krb5.conf %s: %w (set KRB5_CONFIG or --krb5-conf)", k.Config, err)
+	}
+	if k.Keytab == "" {
+		cc, err := credentials.LoadCCache(k.CCache)
+		if err != nil {
+			return nil, fmt.Errorf("reading the Kerberos ticket cache %s: %w (run kinit, or pass --keytab)", k.CCache, err)
+		}
+		cl, err := krbclient.NewFromCCache(cc, conf, krbclient.DisablePAFXFAST(true))
+		if err != nil {
+			return nil, fmt.Errorf("the Kerberos ticket cache %s: %w (run kinit again)", k.CCache, err)
+		}
+		return cl, nil
+	}
+	kt, err := keytab.Load(k.Keytab)
+	if err != nil {
+		return nil, fmt.Errorf("reading keytab %s: %w", k.Keytab, err)
+	}
+	user, realm := username, strings.ToUpper(domain)
+	if u, r, ok := strings.Cut(username, "@"); ok {
+		user, realm = u, strings.ToUpper(r)
+	} else if i := strings.IndexByte(username, '\\'); i >= 0 {
+		user = username[i+1:]
+	}
+	cl := krbclient.NewWithKeytab(user, realm, kt, conf, krbclient.DisablePAFXFAST(true))
+	if err := cl.Login(); err != nil {
+		return nil, fmt.Errorf("Kerberos login as %s@%s with keytab %s: %w", user, realm, k.Keytab, err)
+	}
+	return cl, nil
 }
 
 // ErrUntrusted says the DC's certificate did not verify.
@@ -169,7 +223,19 @@ func connectOne(ctx context.Context, cfg Config, server string) (*Session, error
 		return nil, err
 	}
 	conn.SetTimeout(timeout)
-	if err := conn.Bind(cfg.Username, cfg.Password); err != nil {
+	var krb *krbclient.Client
+	if cfg.Kerberos != nil {
+		if krb, err = cfg.Kerberos.client(cfg.Username, cfg.Domain); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		// GSSAPI inside the verified TLS session, with no SASL security
+		// layer: what a Windows DC accepts over TLS ([MS-ADTS]: no SASL layer inside TLS).
+		if err := conn.GSSAPIBind(&gssapi.Client{Client: krb}, "ldap/"+host, ""); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("LDAP Kerberos (GSSAPI) bind to %s: %w", host, err)
+		}
+	} else if err := conn.Bind(cfg.Username, cfg.Password); err != nil {
 		conn.Close()
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 			return nil, fmt.Errorf("LDAP bind to %s as %s: %w: check --username and AVDGEN_PASSWORD (nothing was changed)", host, cfg.Username, ErrInvalidCredentials)
@@ -180,9 +246,13 @@ func connectOne(ctx context.Context, cfg Config, server string) (*Session, error
 	caller := callerSID(conn, dir)
 
 	user, domain := splitUser(cfg.Username)
+	var initiator smb2.Initiator = &smb2.NTLMInitiator{User: user, Password: cfg.Password, Domain: domain}
+	if krb != nil {
+		initiator = &smb2.Krb5Initiator{Client: krb, TargetSPN: "cifs/" + host}
+	}
 	d := &smb2.Dialer{
 		Negotiator: smb2.Negotiator{RequireMessageSigning: true},
-		Initiator:  &smb2.NTLMInitiator{User: user, Password: cfg.Password, Domain: domain},
+		Initiator:  initiator,
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -21,18 +21,38 @@ import (
 	"github.com/avdgen/avdgen/generator/gpo"
 )
 
-// PublishOptions of `avdgen gpo publish` and `avdgen gpo diff`.
-type PublishOptions struct {
-	Factory  *cmdutil.Factory
-	Spec     *specflags.Flags
+// ConnFlags say how to reach and authenticate to a DC: shared by publish,
+// diff and unpublish.
+type ConnFlags struct {
 	Server   string
 	Username string
 	CAFile   string
-	DryRun   bool
-	Force    bool
-	Enable   bool
-	JSON     bool
 	AgentDir string
+	// Auth is "password" (simple bind in TLS, NTLM for SMB) or "kerberos".
+	Auth     string
+	Keytab   string
+	Krb5Conf string
+}
+
+func addConnFlags(cmd *cobra.Command, c *ConnFlags) {
+	fl := cmd.Flags()
+	fl.StringVar(&c.Server, "server", "", "domain controller `HOST` to use (default: the domain's DCs from DNS SRV _ldap._tcp.dc._msdcs.<domain>)")
+	fl.StringVar(&c.Username, "username", "", "`ACCOUNT` to bind as: a UPN (admin@contoso.local) or DOMAIN\\user; the password comes from "+PasswordEnv+" or a prompt")
+	fl.StringVar(&c.CAFile, "ca-file", "", "PEM `FILE` with CA certificates to trust for the DC's LDAPS certificate, beside the system roots")
+	fl.StringVar(&c.Auth, "auth", "password", "`METHOD`: password (simple bind inside TLS, NTLM for SMB) or kerberos (ticket cache from KRB5CCNAME, or --keytab)")
+	fl.StringVar(&c.Keytab, "keytab", "", "with --auth kerberos: keytab `FILE` holding --username's keys (default: the ticket cache kinit made)")
+	fl.StringVar(&c.Krb5Conf, "krb5-conf", "", "with --auth kerberos: krb5.conf `FILE` (default: KRB5_CONFIG, else /etc/krb5.conf)")
+}
+
+// PublishOptions of `avdgen gpo publish` and `avdgen gpo diff`.
+type PublishOptions struct {
+	Factory *cmdutil.Factory
+	Spec    *specflags.Flags
+	ConnFlags
+	DryRun bool
+	Force  bool
+	Enable bool
+	JSON   bool
 	// Diff: exit 1 (after printing) when AD differs from the spec.
 	Diff bool
 	// Connect opens the DC session; tests may replace it with fakes.
@@ -80,10 +100,8 @@ CA), SMB with signing. The password comes from ` + PasswordEnv + ` or a prompt o
 		opts.Diff = true
 	}
 	opts.Spec = specflags.Add(cmd, specflags.GPO)
+	addConnFlags(cmd, &opts.ConnFlags)
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Server, "server", "", "domain controller `HOST` to use (default: the domain's DCs from DNS SRV _ldap._tcp.dc._msdcs.<domain>)")
-	fl.StringVar(&opts.Username, "username", "", "`ACCOUNT` to bind as: a UPN (admin@contoso.local) or DOMAIN\\user; the password comes from "+PasswordEnv+" or a prompt")
-	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM `FILE` with CA certificates to trust for the DC's LDAPS certificate, beside the system roots")
 	if !diff {
 		fl.BoolVar(&opts.DryRun, "dry-run", false, "read only: print what would change (files and attributes) and write nothing")
 		fl.BoolVar(&opts.Force, "force", false, "overwrite settings avdgen does not own that an admin added to avdgen's files (registry values, preference items)")
@@ -96,8 +114,15 @@ CA), SMB with signing. The password comes from ` + PasswordEnv + ` or a prompt o
 
 // connectTarget resolves the spec, renders the bundle and connects to
 // the DC: what publish, diff and unpublish share.
-func connectTarget(f *cmdutil.Factory, spec *specflags.Flags, server, username, caFile, agentDir string,
+func connectTarget(f *cmdutil.Factory, spec *specflags.Flags, c ConnFlags,
 	connect func(context.Context, adpublish.Config) (*adpublish.Session, error)) (adpublish.Target, *adpublish.Session, error) {
+	server, username, caFile, agentDir := c.Server, c.Username, c.CAFile, c.AgentDir
+	if c.Auth != "password" && c.Auth != "kerberos" {
+		return adpublish.Target{}, nil, cmdutil.Usagef("--auth %q: want password or kerberos", c.Auth)
+	}
+	if c.Auth != "kerberos" && (c.Keytab != "" || c.Krb5Conf != "") {
+		return adpublish.Target{}, nil, cmdutil.Usagef("--keytab and --krb5-conf need --auth kerberos")
+	}
 	s, err := spec.Resolve(true, f.IO.ErrOut)
 	if err != nil {
 		return adpublish.Target{}, nil, &cmdutil.UsageError{Err: err}
@@ -131,14 +156,13 @@ func connectTarget(f *cmdutil.Factory, spec *specflags.Flags, server, username, 
 	if err != nil {
 		return adpublish.Target{}, nil, err
 	}
-	password, err := readPassword(f)
-	if err != nil {
+	cfg := adpublish.Config{Domain: s.GPO.Domain, Server: server, Username: username, RootCAs: roots, Timeout: 30 * time.Second}
+	if c.Auth == "kerberos" {
+		cfg.Kerberos = kerberosFrom(f, c)
+	} else if cfg.Password, err = readPassword(f); err != nil {
 		return adpublish.Target{}, nil, err
 	}
-	sess, err := connect(context.Background(), adpublish.Config{
-		Domain: s.GPO.Domain, Server: server, Username: username, Password: password, RootCAs: roots,
-		Timeout: 30 * time.Second,
-	})
+	sess, err := connect(context.Background(), cfg)
 	if err != nil {
 		return adpublish.Target{}, nil, err
 	}
@@ -147,7 +171,7 @@ func connectTarget(f *cmdutil.Factory, spec *specflags.Flags, server, username, 
 
 func runPublish(opts *PublishOptions) error {
 	f := opts.Factory
-	target, sess, err := connectTarget(f, opts.Spec, opts.Server, opts.Username, opts.CAFile, opts.AgentDir, opts.Connect)
+	target, sess, err := connectTarget(f, opts.Spec, opts.ConnFlags, opts.Connect)
 	if err != nil {
 		return err
 	}
@@ -185,6 +209,24 @@ func printResult(f *cmdutil.Factory, res *adpublish.Result, err error, asJSON bo
 		}
 	}
 	return err
+}
+
+// kerberosFrom finds the Kerberos credentials as MIT kinit leaves them:
+// --keytab, else the ticket cache in KRB5CCNAME (FILE: caches only) or
+// /tmp/krb5cc_<uid>; krb5.conf from --krb5-conf, KRB5_CONFIG or /etc.
+func kerberosFrom(f *cmdutil.Factory, c ConnFlags) *adpublish.Kerberos {
+	k := &adpublish.Kerberos{Keytab: c.Keytab, Config: c.Krb5Conf}
+	if k.Config == "" {
+		k.Config = f.Getenv("KRB5_CONFIG")
+	}
+	if k.Config == "" {
+		k.Config = "/etc/krb5.conf"
+	}
+	k.CCache = strings.TrimPrefix(f.Getenv("KRB5CCNAME"), "FILE:")
+	if k.CCache == "" {
+		k.CCache = fmt.Sprintf("/tmp/krb5cc_%d", os.Getuid())
+	}
+	return k
 }
 
 // rootCAs is the system pool plus --ca-file.

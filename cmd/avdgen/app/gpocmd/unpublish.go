@@ -13,15 +13,12 @@ import (
 
 // UnpublishOptions of `avdgen gpo unpublish`.
 type UnpublishOptions struct {
-	Factory  *cmdutil.Factory
-	Spec     *specflags.Flags
-	Server   string
-	Username string
-	CAFile   string
-	Yes      bool
-	JSON     bool
-	AgentDir string
-	Connect  func(context.Context, adpublish.Config) (*adpublish.Session, error)
+	Factory *cmdutil.Factory
+	Spec    *specflags.Flags
+	ConnFlags
+	Yes     bool
+	JSON    bool
+	Connect func(context.Context, adpublish.Config) (*adpublish.Session, error)
 }
 
 // NewCmdUnpublish builds `avdgen gpo unpublish`.
@@ -47,10 +44,8 @@ Without --yes it is a dry run: it prints what it would remove and removes nothin
 		},
 	}
 	opts.Spec = specflags.Add(cmd, specflags.GPO)
+	addConnFlags(cmd, &opts.ConnFlags)
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Server, "server", "", "domain controller `HOST` to use (default: the domain's DCs from DNS SRV _ldap._tcp.dc._msdcs.<domain>)")
-	fl.StringVar(&opts.Username, "username", "", "`ACCOUNT` to bind as: a UPN (admin@contoso.local) or DOMAIN\\user; the password comes from "+PasswordEnv+" or a prompt")
-	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM `FILE` with CA certificates to trust for the DC's LDAPS certificate, beside the system roots")
 	fl.BoolVar(&opts.Yes, "yes", false, "remove for real (without it: a dry run that lists what would be removed)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.StringVar(&opts.AgentDir, "agent-dir", "", "render the bundle with the agents from `DIR` (as published with --agent-dir)")
@@ -59,7 +54,7 @@ Without --yes it is a dry run: it prints what it would remove and removes nothin
 
 func runUnpublish(opts *UnpublishOptions) error {
 	f := opts.Factory
-	target, sess, err := connectTarget(f, opts.Spec, opts.Server, opts.Username, opts.CAFile, opts.AgentDir, opts.Connect)
+	target, sess, err := connectTarget(f, opts.Spec, opts.ConnFlags, opts.Connect)
 	if err != nil {
 		return err
 	}
