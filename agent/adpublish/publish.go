@@ -251,6 +251,11 @@ func (p *publisher) find() error {
 			recorded = ""
 		}
 	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, ErrAccessDenied):
+		// The record only finds a renamed or imported GPO again; an account
+		// that may not read it goes on by GUID and marker, and fails where
+		// it lacks the right that matters (creating the GPO, say).
+		p.note(fmt.Sprintf("cannot read SYSVOL %s (access denied): a GPO Import-GPO made and an admin renamed is not found", p.recordName()))
 	default:
 		return fmt.Errorf("reading SYSVOL %s: %w", p.recordName(), advice(err))
 	}
@@ -628,14 +633,20 @@ func (p *publisher) readPayload() error {
 				have = sha256Hex(b)
 			}
 		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		old := shortSum(have)
+		switch {
+		case errors.Is(err, ErrAccessDenied):
+			// Unreadable is not a reason to stop before the GPO's own
+			// checks: write it (the write fails, after the AD create, if
+			// the account may not write here either).
+			old = "unreadable (access denied)"
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("reading SYSVOL %s: %w", name, advice(err))
-		}
-		if have == want {
+		case have == want:
 			continue
 		}
 		p.payloadChanges = append(p.payloadChanges, f)
-		p.add(Change{Kind: "payload", Target: `scripts\avdgen\` + f.Name, Old: shortSum(have), New: "sha256 " + want})
+		p.add(Change{Kind: "payload", Target: `scripts\avdgen\` + f.Name, Old: old, New: "sha256 " + want})
 	}
 	return p.readPrune()
 }
@@ -650,8 +661,19 @@ var agentSourceRE = regexp.MustCompile(`(?i)^avd-agent-[A-Za-z0-9._+-]*\.exe$`)
 // seen the new Files.xml, or meets a DC without the new agent, still
 // copies those), and none another avdgen GPO of the domain names.
 func (p *publisher) readPrune() error {
-	if len(p.payloadChanges) == 0 {
-		return nil // the sources are as the last publish left them
+	// Only at an upgrade: when the live Files.xml names other sources than
+	// this publish does. Those are the previous ones and stay; a rerun
+	// (say, restoring a source missing on this DC) prunes nothing.
+	current := map[string]bool{}
+	for _, f := range p.t.Payload {
+		current[strings.ToLower(f.Name)] = true
+	}
+	upgrade := false
+	for _, n := range p.previousSources {
+		upgrade = upgrade || !current[strings.ToLower(n)]
+	}
+	if !upgrade {
+		return nil
 	}
 	names, err := p.share.ReadDir(p.scriptsDir())
 	if errors.Is(err, fs.ErrNotExist) {

@@ -401,6 +401,15 @@ func TestOlderAgentSourcesArePruned(t *testing.T) {
 	if strings.Contains(joined, "-1-") || !strings.Contains(joined, "-2-") || !strings.Contains(joined, "-3-") {
 		t.Fatalf("scripts/avdgen holds %v: want v3 and the previous v2, v1 pruned", names)
 	}
+	// A v3 source missing on this DC (an older replica) is restored; the
+	// previous v2 stays, since this is no upgrade.
+	v3 := v("3")
+	delete(s.files, key("contoso.local/scripts/avdgen/"+v3.Payload[0].Name))
+	publish(t, d, s, v3, false)
+	names, _ = s.ReadDir("contoso.local/scripts/avdgen")
+	if joined := strings.Join(names, " "); !strings.Contains(joined, v3.Payload[0].Name) || !strings.Contains(joined, "-2-") {
+		t.Fatalf("after restoring a missing source, scripts/avdgen holds %v: want v3 restored and v2 kept", names)
+	}
 }
 
 // --- finding 7: diff shows what publish leaves alone; unpublish --------
