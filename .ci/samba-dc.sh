@@ -19,7 +19,8 @@
 #   AVDGEN_DC_USER      Administrator@contoso.local
 #   AVDGEN_DC_PASSWORD  the administrator's password
 #   AVDGEN_DC_SMBCONF   smb.conf for samba-tool/smbclient (-s)
-#   AVDGEN_DC_DIR       the DC's directory (logs: samba.log, provision.log)
+#   AVDGEN_DC_DIR       the DC's directory (logs: samba.log, provision.log;
+#                       private/krb5.conf for Kerberos clients)
 #
 # Needs root (unshare), and the Debian packages samba samba-ad-dc
 # samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind smbclient
@@ -94,7 +95,9 @@ samba-tool domain provision --realm="$realm" --domain=CONTOSO --server-role=dc \
 conf=$dir/etc/smb.conf
 # Keep every socket and pid file inside $dir, no DNS forwarding (no network),
 # logs beside the DC, and TLS from our CA. Strong auth stays on: simple binds
-# work only over LDAPS/StartTLS, which is what avdgen uses.
+# work only over LDAPS/StartTLS, which is what avdgen uses. allow_sasl_over_tls
+# lets a GSSAPI bind without a SASL security layer in through TLS, as a
+# Windows DC does ([MS-ADTS]: no SASL layer inside TLS); Samba's default "yes" refuses it.
 sed -i -e '/dns forwarder/d' -e "s|log file = .*|log file = $dir/log.%m|" "$conf"
 sed -i "/^\[global\]/a\\
 \tpid directory = $dir/run\\
@@ -104,7 +107,8 @@ sed -i "/^\[global\]/a\\
 \ttls keyfile = $tls/dc.key\\
 \ttls certfile = $tls/dc.pem\\
 \ttls cafile = $tls/ca.pem\\
-\tserver signing = mandatory" "$conf"
+\tserver signing = mandatory\\
+\tldap server require strong auth = allow_sasl_over_tls" "$conf"
 say "provisioned $domain"
 
 samba -s "$conf" -F --no-process-group -M single >"$dir/samba.log" 2>&1 &

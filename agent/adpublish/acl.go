@@ -3,7 +3,10 @@ package adpublish
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"sort"
+	"strings"
 )
 
 // Security descriptor handling, on the self-relative binary form
@@ -181,52 +184,279 @@ func ldapMaskToFileMask(m uint32) uint32 {
 	return f
 }
 
-// dsToFSACL derives the GPO folder's ACL from the GPO's directory security
-// descriptor, as Samba's dsacl2fsacl and GPMC do: allowed ACEs only (not
-// for Pre-Windows 2000 Compatible Access), inherited by files and folders,
-// CREATOR OWNER only on children, directory rights mapped to file rights.
-func dsToFSACL(ds []byte) ([]byte, error) {
+// dsToFSACL derives the GPO folder's DACL from the GPO's directory
+// security descriptor, as GPMC keeps them in step ([MS-GPOL] 2.3; GPMC
+// "Sysvol permissions"): allowed ACEs only (not for Pre-Windows 2000
+// Compatible Access), inherited by files and folders, CREATOR OWNER only
+// on children, directory rights mapped to file rights. Object ACEs (Apply
+// Group Policy, rights on one property) are for directory objects and
+// have no file meaning: they are left out. The result carries the DACL,
+// protected, and an owner only when the GPO's owner is the caller:
+// Windows lets a caller set any other owner only with SeRestorePrivilege
+// (STATUS_INVALID_OWNER), and a new folder is the caller's anyway.
+func dsToFSACL(ds, caller []byte) ([]byte, error) {
 	d, err := parseDescriptor(ds)
 	if err != nil {
 		return nil, fmt.Errorf("GPO's nTSecurityDescriptor: %w", err)
 	}
-	fs := descriptor{control: d.control, owner: d.owner, group: d.group}
+	fs := descriptor{control: seDACLProtected | seDACLAutoInherited}
+	if caller != nil && bytes.Equal(d.owner, caller) {
+		fs.owner = d.owner
+	}
 	for _, ace := range d.aces {
-		if ace[0] != aceAccessAllowed && ace[0] != aceAccessAllowedObject {
+		if ace[0] != aceAccessAllowed {
 			continue
 		}
 		who := aceTrustee(ace)
 		if bytes.Equal(who, sidPreW2K) {
 			continue
 		}
+		mask := ldapMaskToFileMask(binary.LittleEndian.Uint32(ace[4:]))
+		if mask == 0 {
+			continue
+		}
 		a := bytes.Clone(ace)
-		a[1] |= aceObjectInherit | aceContainerInherit
+		a[1] = a[1]&^(aceInherited|aceNoPropagate) | aceObjectInherit | aceContainerInherit
 		if bytes.Equal(who, sidCreatorOwner) {
 			a[1] |= aceInheritOnly
 		}
-		binary.LittleEndian.PutUint32(a[4:], ldapMaskToFileMask(binary.LittleEndian.Uint32(a[4:])))
+		binary.LittleEndian.PutUint32(a[4:], mask)
 		fs.aces = append(fs.aces, a)
 	}
 	return fs.encode(), nil
 }
 
-// sameACL compares what aclcheck compares: owner, group, the DACL's
-// protected/auto-inherited bits and its ACEs in order.
-func sameACL(a, b []byte) bool {
-	da, errA := parseDescriptor(a)
-	db, errB := parseDescriptor(b)
-	if errA != nil || errB != nil {
+// ACE flags beyond the inherit ones.
+const (
+	aceInherited   = 0x10
+	aceNoPropagate = 0x04
+)
+
+// expandGeneric maps generic file rights to specific ones (FILE_GENERIC_*).
+func expandGeneric(m uint32) uint32 {
+	const (
+		genericAll     = 0x10000000
+		genericExecute = 0x20000000
+		genericWrite   = 0x40000000
+		genericRead    = 0x80000000
+	)
+	out := m &^ (genericAll | genericExecute | genericWrite | genericRead)
+	if m&genericAll != 0 {
+		out |= 0x1F01FF
+	}
+	if m&genericRead != 0 {
+		out |= 0x120089
+	}
+	if m&genericWrite != 0 {
+		out |= 0x120116
+	}
+	if m&genericExecute != 0 {
+		out |= 0x1200A0
+	}
+	return out
+}
+
+// rightsClass names a file access mask as icacls' simple rights do: F, M
+// (read and write), RX, R, or the hex mask when it is none of those.
+// Read, write and WRITE_DAC count as F: whoever may rewrite the DACL may
+// grant itself the rest (Windows gives Administrators "M,WDAC,WO" on
+// SYSVOL folders where a derivation says F).
+func rightsClass(m uint32) string {
+	m = expandGeneric(m)
+	switch {
+	case m&0x1F01FF == 0x1F01FF, m&0x40003 == 0x40003:
+		return "F"
+	case m&0x3 == 0x3:
+		return "M"
+	case m&0x21 == 0x21:
+		return "RX"
+	case m&0x1 == 0x1:
+		return "R"
+	}
+	return fmt.Sprintf("%#x", m)
+}
+
+// effectiveRights is, per trustee, the rights a DACL gives on the folder
+// itself, on the files below it and on the folders below it: what a
+// person (or GPMC) compares, not the bytes, which differ between writers
+// (ACE order, split or generic ACEs, the Apply Group Policy object ACE
+// copied or not, inherited flags).
+func effectiveRights(sd []byte) (map[string]string, error) {
+	d, err := parseDescriptor(sd)
+	if err != nil {
+		return nil, err
+	}
+	type scopes struct{ folder, files, folders uint32 }
+	allow, deny := map[string]*scopes{}, map[string]*scopes{}
+	for _, ace := range d.aces {
+		var set map[string]*scopes
+		switch ace[0] {
+		case aceAccessAllowed:
+			set = allow
+		case 0x01: // ACCESS_DENIED_ACE
+			set = deny
+		default:
+			continue // object ACEs: no meaning for files
+		}
+		who := hex.EncodeToString(aceTrustee(ace))
+		sc := set[who]
+		if sc == nil {
+			sc = &scopes{}
+			set[who] = sc
+		}
+		m := binary.LittleEndian.Uint32(ace[4:])
+		if ace[1]&aceInheritOnly == 0 {
+			sc.folder |= m
+		}
+		if ace[1]&aceObjectInherit != 0 {
+			sc.files |= m
+		}
+		if ace[1]&aceContainerInherit != 0 {
+			sc.folders |= m
+		}
+	}
+	out := map[string]string{}
+	for prefix, set := range map[string]map[string]*scopes{"allow": allow, "deny": deny} {
+		for who, sc := range set {
+			for scope, m := range map[string]uint32{"folder": sc.folder, "files": sc.files, "folders": sc.folders} {
+				if expandGeneric(m) != 0 {
+					out[prefix+" "+who+" "+scope] = rightsClass(m)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// sameRights reports whether two DACLs grant every trustee the same
+// effective rights on the folder, its files and its subfolders.
+func sameRights(have, want []byte) bool {
+	a, errA := effectiveRights(have)
+	b, errB := effectiveRights(want)
+	if errA != nil || errB != nil || len(a) != len(b) {
 		return false
 	}
-	const bits = seDACLProtected | seDACLAutoInherited
-	if !bytes.Equal(da.owner, db.owner) || !bytes.Equal(da.group, db.group) ||
-		da.control&bits != db.control&bits || len(da.aces) != len(db.aces) {
-		return false
-	}
-	for i := range da.aces {
-		if !bytes.Equal(da.aces[i], db.aces[i]) {
+	for k, v := range a {
+		if b[k] != v {
 			return false
 		}
 	}
 	return true
 }
+
+// rightsText shows a DACL's effective rights, one trustee per entry.
+func rightsText(sd []byte) string {
+	r, err := effectiveRights(sd)
+	if err != nil {
+		return err.Error()
+	}
+	keys := make([]string, 0, len(r))
+	for k := range r {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		f := strings.Fields(k)
+		sid, _ := hex.DecodeString(f[1])
+		parts = append(parts, fmt.Sprintf("%s %s %s:%s", f[0], sidString(sid), f[2], r[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sidString spells a binary SID as S-1-...
+func sidString(b []byte) string {
+	if len(b) < 8 {
+		return "S-?"
+	}
+	var auth uint64
+	for _, x := range b[2:8] {
+		auth = auth<<8 | uint64(x)
+	}
+	s := fmt.Sprintf("S-%d-%d", b[0], auth)
+	for i := 8; i+4 <= len(b) && i < 8+4*int(b[1]); i += 4 {
+		s += fmt.Sprintf("-%d", binary.LittleEndian.Uint32(b[i:]))
+	}
+	return s
+}
+
+// inheritedACL is the DACL a child of a folder with DACL parent gets by
+// inheritance ([MS-DTYP] 2.5.3.4.2, simplified): a file takes the
+// object-inherit ACEs, a folder the container-inherit ones (and the
+// object-inherit-only ones as inherit-only, to pass on to its files);
+// all marked inherited. CREATOR OWNER stays inherit-only on folders and
+// is left out on files (Windows would name the file's owner instead).
+func inheritedACL(parent []byte, isDir bool) ([]byte, error) {
+	d, err := parseDescriptor(parent)
+	if err != nil {
+		return nil, err
+	}
+	out := descriptor{control: seDACLAutoInherited}
+	for _, ace := range d.aces {
+		f := ace[1]
+		if f&aceNoPropagate != 0 {
+			continue // applies one level down only: kept simple, dropped
+		}
+		a := bytes.Clone(ace)
+		creatorOwner := bytes.Equal(aceTrustee(ace), sidCreatorOwner)
+		switch {
+		case !isDir && f&aceObjectInherit != 0:
+			if creatorOwner {
+				continue
+			}
+			a[1] = aceInherited
+		case isDir && f&aceContainerInherit != 0:
+			a[1] = f&(aceObjectInherit|aceContainerInherit) | aceInherited
+			if creatorOwner {
+				a[1] |= aceInheritOnly
+			}
+		case isDir && f&aceObjectInherit != 0:
+			a[1] = aceObjectInherit | aceInheritOnly | aceInherited
+		default:
+			continue
+		}
+		out.aces = append(out.aces, a)
+	}
+	return out.encode(), nil
+}
+
+// applyTrustees lists the trustees the GPO's security descriptor grants
+// Apply Group Policy: GPMC's security filtering.
+func applyTrustees(ds []byte) []string {
+	out := []string{}
+	d, err := parseDescriptor(ds)
+	if err != nil {
+		return out
+	}
+	applyGP := []byte{0x8f, 0xfd, 0xac, 0xed, 0xb3, 0xff, 0xd1, 0x11, 0xb4, 0x1d, 0x00, 0xa0, 0xc9, 0x68, 0xf9, 0x39}
+	seen := map[string]bool{}
+	for _, ace := range d.aces {
+		if ace[1]&aceInheritOnly != 0 || binary.LittleEndian.Uint32(ace[4:])&0x100 == 0 {
+			continue
+		}
+		switch ace[0] {
+		case aceAccessAllowed: // all extended rights
+		case aceAccessAllowedObject:
+			if len(ace) < 28 || binary.LittleEndian.Uint32(ace[8:])&1 == 0 || !bytes.Equal(ace[12:28], applyGP) {
+				continue
+			}
+		default:
+			continue
+		}
+		if bytes.Equal(aceTrustee(ace), sidCreatorOwner) {
+			continue // a placeholder for the owner of children
+		}
+		s := sidString(aceTrustee(ace))
+		if name := wellKnown[s]; name != "" {
+			s = name + " (" + s + ")"
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var wellKnown = map[string]string{"S-1-5-11": "Authenticated Users", "S-1-1-0": "Everyone", "S-1-5-9": "Enterprise Domain Controllers",
+	"S-1-5-18": "SYSTEM", "S-1-5-32-544": "Administrators"}

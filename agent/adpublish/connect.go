@@ -19,6 +19,11 @@ import (
 
 	"github.com/cloudsoda/go-smb2"
 	"github.com/go-ldap/ldap/v3"
+	"github.com/go-ldap/ldap/v3/gssapi"
+	krbclient "github.com/jcmturner/gokrb5/v8/client"
+	krbconfig "github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // Config says how to reach and authenticate to a domain controller.
@@ -31,12 +36,61 @@ type Config struct {
 	// Username is a UPN (admin@contoso.local) or DOMAIN\user.
 	Username string
 	Password string
+	// Kerberos, when set, authenticates LDAP (GSSAPI inside TLS, no SASL
+	// security layer) and SMB with Kerberos instead of the password.
+	Kerberos *Kerberos
 	// RootCAs verifies the DC's certificate; nil means the system roots.
 	RootCAs *x509.CertPool
 	// Resolver finds DCs when Server is empty; nil means net.DefaultResolver.
 	Resolver *net.Resolver
 	// Timeout bounds each connection attempt; zero means 15 s.
 	Timeout time.Duration
+}
+
+// Kerberos says where the Kerberos credentials come from: a keytab for
+// Username, else a ticket cache (kinit's). Read with jcmturner/gokrb5.
+type Kerberos struct {
+	// Keytab is a keytab file with Username's keys; empty means CCache.
+	Keytab string
+	// CCache is a ticket cache file (KRB5CCNAME without FILE:).
+	CCache string
+	// Config is krb5.conf (KRB5_CONFIG, else /etc/krb5.conf).
+	Config string
+}
+
+// client logs in: from the keytab (an AS exchange with the KDC), or from
+// the ticket cache's TGT.
+func (k *Kerberos) client(username, domain string) (*krbclient.Client, error) {
+	conf, err := krbconfig.Load(k.Config)
+	if err != nil {
+		return nil, fmt.Errorf("reading krb5.conf %s: %w (set KRB5_CONFIG or --krb5-conf)", k.Config, err)
+	}
+	if k.Keytab == "" {
+		cc, err := credentials.LoadCCache(k.CCache)
+		if err != nil {
+			return nil, fmt.Errorf("reading the Kerberos ticket cache %s: %w (run kinit, or pass --keytab)", k.CCache, err)
+		}
+		cl, err := krbclient.NewFromCCache(cc, conf, krbclient.DisablePAFXFAST(true))
+		if err != nil {
+			return nil, fmt.Errorf("the Kerberos ticket cache %s: %w (run kinit again)", k.CCache, err)
+		}
+		return cl, nil
+	}
+	kt, err := keytab.Load(k.Keytab)
+	if err != nil {
+		return nil, fmt.Errorf("reading keytab %s: %w", k.Keytab, err)
+	}
+	user, realm := username, strings.ToUpper(domain)
+	if u, r, ok := strings.Cut(username, "@"); ok {
+		user, realm = u, strings.ToUpper(r)
+	} else if i := strings.IndexByte(username, '\\'); i >= 0 {
+		user = username[i+1:]
+	}
+	cl := krbclient.NewWithKeytab(user, realm, kt, conf, krbclient.DisablePAFXFAST(true))
+	if err := cl.Login(); err != nil {
+		return nil, fmt.Errorf("Kerberos login as %s@%s with keytab %s: %w", user, realm, k.Keytab, err)
+	}
+	return cl, nil
 }
 
 // ErrUntrusted says the DC's certificate did not verify.
@@ -47,6 +101,9 @@ type Session struct {
 	Server    string
 	Directory Directory
 	SYSVOL    Share
+	// CallerSID is the bound account's SID (nil when the DC did not say):
+	// the SYSVOL folder's owner is set only to it.
+	CallerSID []byte
 	close     func()
 }
 
@@ -166,7 +223,19 @@ func connectOne(ctx context.Context, cfg Config, server string) (*Session, error
 		return nil, err
 	}
 	conn.SetTimeout(timeout)
-	if err := conn.Bind(cfg.Username, cfg.Password); err != nil {
+	var krb *krbclient.Client
+	if cfg.Kerberos != nil {
+		if krb, err = cfg.Kerberos.client(cfg.Username, cfg.Domain); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		// GSSAPI inside the verified TLS session, with no SASL security
+		// layer: what a Windows DC accepts over TLS ([MS-ADTS]: no SASL layer inside TLS).
+		if err := conn.GSSAPIBind(&gssapi.Client{Client: krb}, "ldap/"+host, ""); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("LDAP Kerberos (GSSAPI) bind to %s: %w", host, err)
+		}
+	} else if err := conn.Bind(cfg.Username, cfg.Password); err != nil {
 		conn.Close()
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 			return nil, fmt.Errorf("LDAP bind to %s as %s: %w: check --username and AVDGEN_PASSWORD (nothing was changed)", host, cfg.Username, ErrInvalidCredentials)
@@ -174,11 +243,16 @@ func connectOne(ctx context.Context, cfg Config, server string) (*Session, error
 		return nil, fmt.Errorf("LDAP bind to %s as %s: %w", host, cfg.Username, err)
 	}
 	dir := &ldapDirectory{conn: conn}
+	caller := callerSID(conn, dir)
 
 	user, domain := splitUser(cfg.Username)
+	var initiator smb2.Initiator = &smb2.NTLMInitiator{User: user, Password: cfg.Password, Domain: domain}
+	if krb != nil {
+		initiator = &smb2.Krb5Initiator{Client: krb, TargetSPN: "cifs/" + host}
+	}
 	d := &smb2.Dialer{
 		Negotiator: smb2.Negotiator{RequireMessageSigning: true},
-		Initiator:  &smb2.NTLMInitiator{User: user, Password: cfg.Password, Domain: domain},
+		Initiator:  initiator,
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -200,12 +274,38 @@ func connectOne(ctx context.Context, cfg Config, server string) (*Session, error
 		Server:    host,
 		Directory: dir,
 		SYSVOL:    &smbShare{share: share},
+		CallerSID: caller,
 		close: func() {
 			share.Umount()
 			sess.Logoff()
 			conn.Close()
 		},
 	}, nil
+}
+
+// callerSID asks the DC who we are (RFC 4532 WhoAmI: "u:DOMAIN\\user")
+// and reads that account's objectSid; nil when either step fails, and
+// then no owner is ever set.
+func callerSID(conn *ldap.Conn, dir *ldapDirectory) []byte {
+	who, err := conn.WhoAmI(nil)
+	if err != nil {
+		return nil
+	}
+	id := strings.TrimPrefix(who.AuthzID, "u:")
+	_, sam, ok := strings.Cut(id, `\`)
+	if !ok {
+		return nil
+	}
+	root, err := dir.Read("", "defaultNamingContext")
+	if err != nil {
+		return nil
+	}
+	res, err := conn.Search(ldap.NewSearchRequest(root.Get("defaultNamingContext"), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2, 0, false,
+		"(sAMAccountName="+ldap.EscapeFilter(sam)+")", []string{"objectSid"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		return nil
+	}
+	return res.Entries[0].GetRawAttributeValue("objectSid")
 }
 
 // dialLDAP opens LDAPS on 636, or LDAP upgraded with StartTLS on 389 when
@@ -326,6 +426,27 @@ func (d *ldapDirectory) Children(dn, objectClass string, anyOf []Attr, attrs ...
 	return out, nil
 }
 
+func (d *ldapDirectory) Search(base, attr, substring string, attrs ...string) ([]Entry, error) {
+	filter := "(" + attr + "=*" + ldap.EscapeFilter(substring) + "*)"
+	res, err := d.conn.SearchWithPaging(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		filter, attrs, nil), 500)
+	if err != nil {
+		return nil, ldapErr("searching", base, err)
+	}
+	out := make([]Entry, 0, len(res.Entries))
+	for _, e := range res.Entries {
+		out = append(out, toEntry(e))
+	}
+	return out, nil
+}
+
+func (d *ldapDirectory) Delete(dn string) error {
+	if err := d.conn.Del(ldap.NewDelRequest(dn, nil)); err != nil {
+		return ldapErr("deleting", dn, err)
+	}
+	return nil
+}
+
 func (d *ldapDirectory) Add(dn string, attrs []Attr) error {
 	req := ldap.NewAddRequest(dn, nil)
 	for _, a := range attrs {
@@ -417,9 +538,29 @@ func (s *smbShare) SecurityDescriptor(name string) ([]byte, error) {
 	return b, smbErr(err)
 }
 
-// protectedDACL is PROTECTED_DACL_SECURITY_INFORMATION: the folder's DACL
-// does not inherit from Policies, as GPMC and samba-tool set it.
-const protectedDACL = 0x80000000
+// PROTECTED_DACL_SECURITY_INFORMATION: the folder's DACL does not inherit
+// from Policies, as GPMC and samba-tool set it; UNPROTECTED for the files
+// below, whose ACEs are inherited.
+const (
+	protectedDACL   = 0x80000000
+	unprotectedDACL = 0x20000000
+)
+
+func (s *smbShare) ReadDir(name string) ([]string, error) {
+	infos, err := s.share.ReadDir(winPath(name))
+	if err != nil {
+		return nil, smbErr(err)
+	}
+	out := make([]string, 0, len(infos))
+	for _, fi := range infos {
+		n := fi.Name()
+		if fi.IsDir() {
+			n += "/"
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
 
 type rawSD []byte
 
@@ -427,7 +568,19 @@ func (r rawSD) Encode(dest []byte) { copy(dest, r) }
 func (r rawSD) Size() int          { return len(r) }
 
 func (s *smbShare) SetSecurityDescriptor(name string, sd []byte) error {
-	flags := smb2.OwnerSecurityInformation | smb2.GroupSecurityInformation | smb2.DACLSecurityInformation | protectedDACL
+	d, err := parseDescriptor(sd)
+	if err != nil {
+		return err
+	}
+	flags := smb2.DACLSecurityInformation
+	if d.owner != nil {
+		flags |= smb2.OwnerSecurityInformation
+	}
+	if d.control&seDACLProtected != 0 {
+		flags |= protectedDACL
+	} else {
+		flags |= unprotectedDACL
+	}
 	return smbErr(s.share.SetSecurityInfoRaw(winPath(name), flags, rawSD(sd)))
 }
 

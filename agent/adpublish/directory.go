@@ -17,10 +17,15 @@ type Directory interface {
 	// have any of the attribute values in anyOf (compared without case; the
 	// server filters, so a domain with thousands of GPOs returns only these).
 	Children(dn, objectClass string, anyOf []Attr, attrs ...string) ([]Entry, error)
+	// Search returns the entries in the subtree below base whose attr
+	// contains substring (compared without case): the OUs that link a GPO.
+	Search(base, attr, substring string, attrs ...string) ([]Entry, error)
 	// Add creates dn with attributes in the given order.
 	Add(dn string, attrs []Attr) error
 	// Modify applies changes to dn atomically: all or none.
 	Modify(dn string, changes []Mod) error
+	// Delete removes the leaf dn.
+	Delete(dn string) error
 }
 
 // Share is the part of SMB publishing needs, on the SYSVOL share. Names are
@@ -38,9 +43,13 @@ type Share interface {
 	Remove(name string) error
 	// Mkdir creates one folder; an existing folder is not an error.
 	Mkdir(name string) error
+	// ReadDir lists a folder: names of files, and of folders with a
+	// trailing slash.
+	ReadDir(name string) ([]string, error)
 	// SecurityDescriptor returns owner, group and DACL of name.
 	SecurityDescriptor(name string) ([]byte, error)
-	// SetSecurityDescriptor sets owner, group and a protected DACL.
+	// SetSecurityDescriptor sets the DACL of sd (protected when sd's
+	// control says so), and the owner only when sd has one.
 	SetSecurityDescriptor(name string, sd []byte) error
 }
 

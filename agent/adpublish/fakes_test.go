@@ -79,6 +79,41 @@ func (d *fakeDirectory) Children(dn, oc string, anyOf []Attr, attrs ...string) (
 	return out, nil
 }
 
+func (d *fakeDirectory) Search(base, attr, sub string, attrs ...string) ([]Entry, error) {
+	var out []Entry
+	suffix := strings.ToLower(base)
+	for k, e := range d.entries {
+		if k != suffix && !strings.HasSuffix(k, ","+suffix) {
+			continue
+		}
+		for _, v := range e.Attrs[strings.ToLower(attr)] {
+			if strings.Contains(strings.ToLower(v), strings.ToLower(sub)) {
+				out = append(out, pick(e, attrs))
+				break
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DN < out[j].DN })
+	return out, nil
+}
+
+func (d *fakeDirectory) Delete(dn string) error {
+	if d.denied(dn) {
+		return fmt.Errorf("deleting %s: %w", dn, ErrAccessDenied)
+	}
+	if d.get(dn) == nil {
+		return fmt.Errorf("deleting %s: %w", dn, ErrNoSuchObject)
+	}
+	for k := range d.entries {
+		if strings.HasSuffix(k, ","+strings.ToLower(dn)) {
+			return fmt.Errorf("deleting %s: not a leaf (%s below it)", dn, k)
+		}
+	}
+	delete(d.entries, strings.ToLower(dn))
+	d.writes = append(d.writes, "delete "+dn)
+	return nil
+}
+
 func (d *fakeDirectory) denied(dn string) bool {
 	return d.deny != "" && strings.HasSuffix(strings.ToLower(dn), strings.ToLower(d.deny))
 }
@@ -153,6 +188,7 @@ func indexOf(vs []string, v string) int {
 // fakeShare is an in-memory SYSVOL share; names are compared without case
 // like SMB's. It records every write in order.
 type fakeShare struct {
+	names  map[string]string // key -> name as written
 	files  map[string][]byte
 	dirs   map[string]bool
 	sds    map[string][]byte
@@ -161,12 +197,16 @@ type fakeShare struct {
 	failRename string
 	// denyWrites makes every write fail with access denied.
 	denyWrites bool
+	// owners are the SIDs the caller may make an owner (its token's owner
+	// SIDs, without SeRestorePrivilege); nil accepts any.
+	owners [][]byte
 }
 
 func newFakeShare() *fakeShare {
-	s := &fakeShare{files: map[string][]byte{}, dirs: map[string]bool{}, sds: map[string][]byte{}}
+	s := &fakeShare{names: map[string]string{}, files: map[string][]byte{}, dirs: map[string]bool{}, sds: map[string][]byte{}}
 	for _, d := range []string{"contoso.local", "contoso.local/Policies", "contoso.local/scripts"} {
 		s.dirs[strings.ToLower(d)] = true
+		s.names[strings.ToLower(d)] = d
 	}
 	return s
 }
@@ -214,6 +254,7 @@ func (s *fakeShare) WriteFile(name string, r io.Reader) error {
 	}
 	b, err := io.ReadAll(r)
 	s.files[key(name)] = b
+	s.names[key(name)] = name
 	return err
 }
 
@@ -230,10 +271,30 @@ func (s *fakeShare) Rename(oldname, newname string) error {
 	}
 	delete(s.files, key(oldname))
 	s.files[key(newname)] = b
+	s.names[key(newname)] = newname
 	return nil
 }
 
 func (s *fakeShare) Remove(name string) error {
+	if s.denyWrites {
+		return fmt.Errorf("remove %s: %w", name, ErrAccessDenied)
+	}
+	if _, ok := s.files[key(name)]; !ok {
+		if !s.dirs[key(name)] {
+			return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
+		}
+		for k := range s.files {
+			if strings.HasPrefix(k, key(name)+"/") {
+				return fmt.Errorf("remove %s: folder not empty", name)
+			}
+		}
+		for k := range s.dirs {
+			if strings.HasPrefix(k, key(name)+"/") {
+				return fmt.Errorf("remove %s: folder not empty", name)
+			}
+		}
+		delete(s.dirs, key(name))
+	}
 	s.writes = append(s.writes, "remove "+name)
 	delete(s.files, key(name))
 	return nil
@@ -247,19 +308,63 @@ func (s *fakeShare) Mkdir(name string) error {
 		return err
 	}
 	s.dirs[key(name)] = true
+	s.names[key(name)] = name
 	return nil
 }
 
-func (s *fakeShare) SecurityDescriptor(name string) ([]byte, error) {
+// ReadDir lists the direct children, in the case they were written with
+// (names put straight into the maps by tests show in lower case).
+func (s *fakeShare) ReadDir(name string) ([]string, error) {
 	if !s.dirs[key(name)] {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
+	}
+	var out []string
+	show := func(k string) string {
+		if n, ok := s.names[k]; ok {
+			return n[strings.LastIndexByte(n, '/')+1:]
+		}
+		return k[strings.LastIndexByte(k, '/')+1:]
+	}
+	for k := range s.files {
+		if parentOf(k) == key(name) {
+			out = append(out, show(k))
+		}
+	}
+	for k := range s.dirs {
+		if parentOf(k) == key(name) {
+			out = append(out, show(k)+"/")
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (s *fakeShare) SecurityDescriptor(name string) ([]byte, error) {
+	if _, isFile := s.files[key(name)]; !s.dirs[key(name)] && !isFile {
 		return nil, &fs.PathError{Op: "secinfo", Path: name, Err: fs.ErrNotExist}
 	}
 	return s.sds[key(name)], nil
 }
 
+// SetSecurityDescriptor behaves like Windows: an owner not among the
+// caller's owner SIDs is STATUS_INVALID_OWNER, and a descriptor without an
+// owner keeps the old one.
 func (s *fakeShare) SetSecurityDescriptor(name string, sd []byte) error {
+	d, err := parseDescriptor(sd)
+	if err != nil {
+		return err
+	}
+	if d.owner != nil && s.owners != nil && !slices.ContainsFunc(s.owners, func(o []byte) bool { return bytes.Equal(o, d.owner) }) {
+		return fmt.Errorf("setacl %s: STATUS_INVALID_OWNER", name)
+	}
 	if err := s.write("setacl", name); err != nil {
 		return err
+	}
+	if d.owner == nil {
+		if old, err := parseDescriptor(s.sds[key(name)]); err == nil {
+			d.owner = old.owner
+		}
+		sd = d.encode()
 	}
 	s.sds[key(name)] = bytes.Clone(sd)
 	return nil

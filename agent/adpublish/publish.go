@@ -13,8 +13,11 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/avdgen/avdgen/generator/regpol"
 )
 
 // Change is one difference between the live GPO and the spec.
@@ -28,6 +31,42 @@ type Change struct {
 	Diff string `json:"diff,omitempty"`
 }
 
+// Options say how Publish may change what it finds.
+type Options struct {
+	// DryRun only reads and returns the changes it would make.
+	DryRun bool
+	// Force overwrites settings avdgen does not own (registry values and
+	// preference items an admin added to avdgen's files).
+	Force bool
+	// Enable clears a "computer configuration disabled" an admin set on the
+	// GPO (flags 2 or 3); without it a disabled GPO stays disabled.
+	Enable bool
+	// CallerSID is the bound account's SID (binary). The SYSVOL folder's
+	// owner is set only when the GPO's owner is the caller: Windows accepts
+	// any other owner only with SeRestorePrivilege.
+	CallerSID []byte
+}
+
+// Link is one gPLink entry naming the GPO.
+type Link struct {
+	Target   string `json:"target"`
+	Enabled  bool   `json:"enabled"`
+	Enforced bool   `json:"enforced"`
+}
+
+// Info is what `gpo diff` shows besides the changes: what an admin set on
+// the GPO that publish leaves alone.
+type Info struct {
+	Flags string `json:"flags"`
+	// Disabled: the computer half is disabled (flags 2 or 3): no host
+	// applies the GPO's settings.
+	Disabled bool   `json:"disabled"`
+	Links    []Link `json:"links"`
+	// SecurityFiltering lists the trustees granted Apply Group Policy.
+	SecurityFiltering []string `json:"securityFiltering"`
+	WMIFilter         string   `json:"wmiFilter,omitempty"`
+}
+
 // Result is what Publish found and did.
 type Result struct {
 	Server        string   `json:"server,omitempty"`
@@ -39,8 +78,12 @@ type Result struct {
 	VersionBefore uint32   `json:"versionBefore"`
 	VersionAfter  uint32   `json:"versionAfter"`
 	Changes       []Change `json:"changes"`
-	LDAPOps       int      `json:"ldapOperations"`
-	SMBOps        int      `json:"smbOperations"`
+	// Notes say what publish left as an admin set it (a disabled GPO, a
+	// renamed one).
+	Notes   []string `json:"notes,omitempty"`
+	Info    *Info    `json:"info,omitempty"`
+	LDAPOps int      `json:"ldapOperations"`
+	SMBOps  int      `json:"smbOperations"`
 }
 
 // Changed reports whether anything differs (or was changed).
@@ -52,13 +95,13 @@ const (
 	flagsUserDisabled    = "1" // GPO options: user configuration disabled
 )
 
-// Publish makes the live GPO match t. With dryRun it only reads and
+// Publish makes the live GPO match t. With opts.DryRun it only reads and
 // returns the changes it would make.
-func Publish(dir Directory, share Share, t Target, dryRun bool) (*Result, error) {
+func Publish(dir Directory, share Share, t Target, opts Options) (*Result, error) {
 	cd := &countingDirectory{Directory: dir}
 	cs := &countingShare{Share: share}
-	p := &publisher{dir: cd, share: cs, t: t, res: &Result{GPO: t.GUID, DisplayName: t.DisplayName, DryRun: dryRun, Changes: []Change{}}}
-	err := p.run(dryRun)
+	p := &publisher{dir: cd, share: cs, t: t, opts: opts, res: &Result{GPO: t.GUID, DisplayName: t.DisplayName, DryRun: opts.DryRun, Changes: []Change{}}}
+	err := p.run(opts.DryRun)
 	p.res.LDAPOps, p.res.SMBOps = cd.n, cs.n
 	return p.res, err
 }
@@ -67,6 +110,7 @@ type publisher struct {
 	dir   Directory
 	share Share
 	t     Target
+	opts  Options
 	res   *Result
 
 	base, policies, dn string
@@ -83,6 +127,13 @@ type publisher struct {
 	newGPLink          string
 	contentChanged     bool
 	made               map[string]bool
+	propagate          bool     // the folder ACL is repaired: set its files' too
+	extensionNames     string   // gPCMachineExtensionNames to set: ours merged with the live ones
+	foreign            []string // settings in our files avdgen does not own
+	recordWanted       bool     // write the record of the live GPO's GUID
+	previousSources    []string // agent sources the live Files.xml names
+	prune              []string // older agent sources to remove
+	unfinished         bool     // a journal of an unfinished publish was found
 }
 
 func (p *publisher) add(c Change) { p.res.Changes = append(p.res.Changes, c) }
@@ -123,7 +174,7 @@ func domainOfDN(dn string) string {
 }
 
 var gpoAttrs = []string{"cn", "displayName", "gPCFileSysPath", "gPCFunctionalityVersion", "flags", "versionNumber",
-	"gPCMachineExtensionNames", "nTSecurityDescriptor"}
+	"gPCMachineExtensionNames", "gPCWQLFilter", "nTSecurityDescriptor"}
 
 // read finds everything that differs; it never writes.
 func (p *publisher) read() error {
@@ -147,25 +198,8 @@ func (p *publisher) read() error {
 		return fmt.Errorf("reading --ou %q: %w", t.OU, advice(err))
 	}
 	p.policies = "CN=Policies,CN=System," + p.base
-	gpos, err := p.dir.Children(p.policies, "groupPolicyContainer",
-		[]Attr{{"cn", []string{t.GUID}}, {"displayName", []string{t.DisplayName}}}, gpoAttrs...)
-	if err != nil {
-		return fmt.Errorf("listing GPOs: %w", advice(err))
-	}
-	p.guid = t.GUID
-	var sameName []*Entry
-	for i := range gpos {
-		g := &gpos[i]
-		if strings.EqualFold(g.Get("cn"), t.GUID) {
-			p.live = g
-		} else if strings.EqualFold(g.Get("displayName"), t.DisplayName) {
-			sameName = append(sameName, g)
-		}
-	}
-	if p.live == nil && len(sameName) > 0 {
-		if err := p.adopt(sameName); err != nil {
-			return err
-		}
+	if err := p.find(); err != nil {
+		return err
 	}
 	p.dn = "CN=" + p.guid + "," + p.policies
 	p.res.GPO, p.res.DN = p.guid, p.dn
@@ -174,6 +208,7 @@ func (p *publisher) read() error {
 		p.add(Change{Kind: "gpo", Target: p.dn, New: "create " + strconv.Quote(t.DisplayName)})
 		p.contentChanged = true
 		p.folderMissing = true
+		p.extensionNames = t.MachineExtensionNames
 	} else {
 		if err := p.readLive(); err != nil {
 			return err
@@ -185,13 +220,91 @@ func (p *publisher) read() error {
 	if err := p.readPayload(); err != nil {
 		return err
 	}
+	if p.recordWanted {
+		p.add(Change{Kind: "record", Target: p.recordName(), New: p.guid})
+	}
 	p.readLink()
 	if p.contentChanged {
 		p.add(Change{Kind: "version", Target: "versionNumber and GPT.INI",
 			Old: strconv.FormatUint(uint64(p.res.VersionBefore), 10), New: strconv.FormatUint(uint64(bump(p.res.VersionBefore)), 10)})
 	}
+	return p.readInfo()
+}
+
+// recordName is where publish records the GUID of the pool's GPO, the
+// bundle's or one Import-GPO made: found again by id, not by name, even
+// after an admin renames it; unpublish and pruning find every avdgen GPO of
+// the domain by these records.
+func (p *publisher) recordName() string { return p.scriptsDir() + "/gpo-" + p.t.GUID + ".id" }
+
+// find looks for the pool's GPO: by the GUID recorded at an earlier
+// publish, by the bundle's GUID, then by display name plus avdgen's
+// marker. It never takes a GPO by its name alone.
+func (p *publisher) find() error {
+	t := p.t
+	recorded := ""
+	rec, err := p.share.ReadFile(p.recordName())
+	switch {
+	case err == nil:
+		recorded = strings.ToUpper(strings.TrimSpace(string(rec)))
+		if !guidRE.MatchString(recorded) {
+			recorded = ""
+		}
+	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, ErrAccessDenied):
+		// The record only finds a renamed or imported GPO again; an account
+		// that may not read it goes on by GUID and marker, and fails where
+		// it lacks the right that matters (creating the GPO, say).
+		p.note(fmt.Sprintf("cannot read SYSVOL %s (access denied): a GPO Import-GPO made and an admin renamed is not found", p.recordName()))
+	default:
+		return fmt.Errorf("reading SYSVOL %s: %w", p.recordName(), advice(err))
+	}
+	ids := []string{t.GUID}
+	if recorded != "" && recorded != t.GUID {
+		ids = append(ids, recorded)
+	}
+	gpos, err := p.dir.Children(p.policies, "groupPolicyContainer",
+		[]Attr{{"cn", ids}, {"displayName", []string{t.DisplayName}}}, gpoAttrs...)
+	if err != nil {
+		return fmt.Errorf("listing GPOs: %w", advice(err))
+	}
+	p.guid = t.GUID
+	var byRecord, byID *Entry
+	var sameName []*Entry
+	for i := range gpos {
+		g := &gpos[i]
+		switch cn := g.Get("cn"); {
+		case recorded != "" && strings.EqualFold(cn, recorded):
+			byRecord = g
+		case strings.EqualFold(cn, t.GUID):
+			byID = g
+		case strings.EqualFold(g.Get("displayName"), t.DisplayName):
+			sameName = append(sameName, g)
+		}
+	}
+	switch {
+	case byRecord != nil:
+		p.live, p.guid = byRecord, byRecord.Get("cn")
+	case byID != nil:
+		p.live = byID
+	case len(sameName) > 0:
+		if err := p.adopt(sameName); err != nil {
+			return err
+		}
+	}
+	p.recordWanted = !strings.EqualFold(p.guid, recorded)
+	if p.live != nil {
+		if name := p.live.Get("displayName"); name != t.DisplayName {
+			p.res.DisplayName = name
+			p.note(fmt.Sprintf("the GPO was renamed to %q (spec: %q); the name is kept", name, t.DisplayName))
+		}
+	}
 	return nil
 }
+
+func (p *publisher) note(s string) { p.res.Notes = append(p.res.Notes, s) }
+
+var guidRE = regexp.MustCompile(`^\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$`)
 
 // preferenceUID finds the uid="{...}" of preference items.
 var preferenceUID = regexp.MustCompile(`uid="(\{[0-9A-Fa-f-]+\})"`)
@@ -229,6 +342,11 @@ func (p *publisher) unc() string {
 	return `\\` + p.t.Domain + `\SysVol\` + p.t.Domain + `\Policies\` + p.guid
 }
 
+// journalName marks a publish that wrote SYSVOL but did not finish its
+// version compare-and-swap in AD: a rerun that finds it bumps the version
+// again, so no host keeps a mix of two writers' files under one version.
+func (p *publisher) journalName() string { return p.gpoDir + "/.avdgen-publishing" }
+
 // readLive compares the existing GPO's attributes, folder ACL and GPT.INI.
 func (p *publisher) readLive() error {
 	g := p.live
@@ -238,10 +356,8 @@ func (p *publisher) readLive() error {
 	}
 	p.res.VersionBefore = v
 	want := []Attr{
-		{"displayName", []string{p.t.DisplayName}},
 		{"gPCFileSysPath", []string{p.unc()}},
 		{"gPCFunctionalityVersion", []string{functionalityVersion}},
-		{"flags", []string{flagsUserDisabled}},
 	}
 	for _, a := range want {
 		// gPCFileSysPath is compared without case: GPMC writes SysVol,
@@ -251,17 +367,32 @@ func (p *publisher) readLive() error {
 			p.add(Change{Kind: "attribute", Target: a.Name, Old: got, New: a.Values[0]})
 		}
 	}
+	// flags belong to the admin: 2 or 3 (computer configuration disabled)
+	// is GPMC's emergency stop. Only --enable turns it back on.
+	flags := g.Get("flags")
+	if f, err := strconv.Atoi(flags); err == nil && f&2 != 0 {
+		if p.opts.Enable {
+			p.attrMods = append(p.attrMods, Mod{Op: ModReplace, Attr: "flags", Values: []string{flagsUserDisabled}})
+			p.add(Change{Kind: "attribute", Target: "flags", Old: flags, New: flagsUserDisabled + " (--enable: computer configuration enabled)"})
+		} else {
+			p.note(fmt.Sprintf("the GPO's computer configuration is disabled (flags %s): hosts apply none of its settings; it stays disabled (pass --enable to enable it)", flags))
+		}
+	}
 	if v&0xFFFF == 0 {
 		// Clients skip the computer half of a GPO whose machine version is
 		// 0 (a fresh or restored GPO): bump even if the files are right.
 		p.contentChanged = true
 		p.add(Change{Kind: "attribute", Target: "versionNumber", Old: fmt.Sprint(v), New: "machine version above 0, or clients ignore the GPO's computer settings"})
 	}
-	if got := g.Get("gPCMachineExtensionNames"); got != p.t.MachineExtensionNames {
+	// Other client-side extensions an admin added keep their entries, or
+	// their settings stop applying.
+	got := g.Get("gPCMachineExtensionNames")
+	p.extensionNames = mergeExtensionNames(got, p.t.MachineExtensionNames)
+	if got != p.extensionNames {
 		p.contentChanged = true
-		p.add(Change{Kind: "attribute", Target: "gPCMachineExtensionNames", Old: got, New: p.t.MachineExtensionNames})
+		p.add(Change{Kind: "attribute", Target: "gPCMachineExtensionNames", Old: got, New: p.extensionNames})
 	}
-	wantACL, err := dsToFSACL([]byte(g.Get("nTSecurityDescriptor")))
+	wantACL, err := dsToFSACL([]byte(g.Get("nTSecurityDescriptor")), p.opts.CallerSID)
 	if err != nil {
 		return fmt.Errorf("GPO %s: %w (reading it needs a Domain Admin or the GPO's owner)", p.dn, err)
 	}
@@ -274,9 +405,17 @@ func (p *publisher) readLive() error {
 		return nil
 	case err != nil:
 		return fmt.Errorf("reading the ACL of SYSVOL %s: %w", p.gpoDir, advice(err))
-	case !sameACL(have, wantACL):
+	case !sameRights(have, wantACL):
 		p.aclWanted = wantACL
-		p.add(Change{Kind: "acl", Target: p.gpoDir, Old: "differs from the GPO's security descriptor", New: "match the GPO's security descriptor"})
+		p.propagate = true
+		p.add(Change{Kind: "acl", Target: p.gpoDir, Old: rightsText(have), New: rightsText(wantACL) + " (folder and its files)"})
+	}
+	switch _, err := p.share.ReadFile(p.journalName()); {
+	case err == nil:
+		p.unfinished, p.contentChanged = true, true
+		p.add(Change{Kind: "file", Target: ".avdgen-publishing", Old: "an earlier publish wrote SYSVOL but did not finish in AD", New: "finish it: bump the version past both writers"})
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("reading %s: %w", p.journalName(), advice(err))
 	}
 	ini, err := p.share.ReadFile(p.gpoDir + "/GPT.INI")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -294,6 +433,64 @@ func (p *publisher) readLive() error {
 			New: fmt.Sprintf("Version=%d", bump(p.res.VersionBefore))})
 	}
 	return nil
+}
+
+// extBlockRE is one [{CSE}{tool}...] block of gPC*ExtensionNames.
+var extBlockRE = regexp.MustCompile(`\[(\{[0-9A-Fa-f-]+\})((?:\{[0-9A-Fa-f-]+\})*)\]`)
+
+// mergeExtensionNames keeps every CSE and tool of live and adds ours,
+// sorted by CSE GUID (then tool GUID) as Group Policy requires. When live
+// already has all of ours it is returned unchanged.
+func mergeExtensionNames(live, ours string) string {
+	tools := map[string]map[string]string{} // CSE (upper) -> tool (upper) -> spelling
+	cseSpelling := map[string]string{}
+	addAll := func(s string) {
+		for _, m := range extBlockRE.FindAllStringSubmatch(s, -1) {
+			cse := strings.ToUpper(m[1])
+			if _, ok := tools[cse]; !ok {
+				tools[cse] = map[string]string{}
+				cseSpelling[cse] = m[1]
+			}
+			for _, tool := range regexp.MustCompile(`\{[^}]*\}`).FindAllString(m[2], -1) {
+				if _, ok := tools[cse][strings.ToUpper(tool)]; !ok {
+					tools[cse][strings.ToUpper(tool)] = tool
+				}
+			}
+		}
+	}
+	addAll(live)
+	before := len(tools)
+	count := func() int {
+		n := 0
+		for _, t := range tools {
+			n += len(t)
+		}
+		return n
+	}
+	toolsBefore := count()
+	addAll(ours)
+	if live != "" && len(tools) == before && count() == toolsBefore {
+		return live
+	}
+	cses := make([]string, 0, len(tools))
+	for c := range tools {
+		cses = append(cses, c)
+	}
+	sort.Strings(cses)
+	var b strings.Builder
+	for _, c := range cses {
+		b.WriteString("[" + cseSpelling[c])
+		ts := make([]string, 0, len(tools[c]))
+		for t := range tools[c] {
+			ts = append(ts, t)
+		}
+		sort.Strings(ts)
+		for _, t := range ts {
+			b.WriteString(tools[c][t])
+		}
+		b.WriteString("]")
+	}
+	return b.String()
 }
 
 var iniVersionRE = regexp.MustCompile(`(?mi)^Version=(\d+)\r?$`)
@@ -343,8 +540,17 @@ func (p *publisher) readFiles() error {
 				return fmt.Errorf("reading %s/%s: %w", p.gpoDir, f.Name, advice(err))
 			}
 			have = b
+			if err == nil && path.Base(f.Name) == "Files.xml" {
+				p.previousSources = sourcesIn(b)
+			}
 			if err == nil && bytes.Equal(b, f.Data) {
 				continue
+			}
+		}
+		if have != nil {
+			for _, item := range foreignSettings(f.Name, have, f.Data) {
+				p.foreign = append(p.foreign, f.Name+": "+item)
+				p.add(Change{Kind: "foreign", Target: f.Name, Old: item, New: "not avdgen's: kept only if removed from the spec's files by hand; --force overwrites it"})
 			}
 		}
 		p.fileChanges = append(p.fileChanges, f)
@@ -356,6 +562,58 @@ func (p *publisher) readFiles() error {
 		p.add(c)
 	}
 	return nil
+}
+
+// ownedPolicyValues are the registry.pol values avdgen writes (and may
+// stop writing when a limit leaves the spec); anything else in the file
+// is an admin's.
+var ownedPolicyValues = map[string]bool{"maxconnectiontime": true, "maxdisconnectiontime": true, "maxidletime": true, "fresetbroken": true}
+
+// foreignSettings lists what the live file holds that avdgen neither
+// writes now nor owns: registry values outside the session limits, and
+// preference items whose uid is not one of the bundle's.
+func foreignSettings(name string, live, ours []byte) []string {
+	var out []string
+	switch {
+	case strings.HasSuffix(strings.ToLower(name), ".pol"):
+		entries, err := regpol.Decode(live)
+		if err != nil {
+			return []string{fmt.Sprintf("unreadable registry.pol (%v)", err)}
+		}
+		for _, e := range entries {
+			v := strings.ToLower(strings.TrimPrefix(e.Value, "**del."))
+			if strings.EqualFold(e.Key, regpol.PolicyKey) && ownedPolicyValues[v] {
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s\\%s = %s", e.Key, e.Value, polValue(e)))
+		}
+	case strings.HasSuffix(strings.ToLower(name), ".xml"):
+		mine := map[string]bool{}
+		for _, m := range preferenceUID.FindAllSubmatch(ours, -1) {
+			mine[strings.ToUpper(string(m[1]))] = true
+		}
+		for _, m := range preferenceItemRE.FindAllSubmatch(live, -1) {
+			if !mine[strings.ToUpper(string(m[3]))] {
+				out = append(out, fmt.Sprintf("preference item %s %q uid %s", m[1], m[2], m[3]))
+			}
+		}
+	}
+	return out
+}
+
+// preferenceItemRE finds a preference item's element, name and uid (GPMC
+// writes the attributes in this order).
+var preferenceItemRE = regexp.MustCompile(`<(\w+) clsid="[^"]*" name="([^"]*)"[^>]*? uid="(\{[0-9A-Fa-f-]+\})"`)
+
+// fromPathRE finds the SYSVOL sources a Files.xml copies from.
+var fromPathRE = regexp.MustCompile(`(?i)fromPath="[^"]*\\scripts\\avdgen\\([^"\\]+)"`)
+
+func sourcesIn(filesXML []byte) []string {
+	var out []string
+	for _, m := range fromPathRE.FindAllSubmatch(filesXML, -1) {
+		out = append(out, string(m[1]))
+	}
+	return out
 }
 
 func (p *publisher) scriptsDir() string { return p.t.Domain + "/scripts/avdgen" }
@@ -375,16 +633,115 @@ func (p *publisher) readPayload() error {
 				have = sha256Hex(b)
 			}
 		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		old := shortSum(have)
+		switch {
+		case errors.Is(err, ErrAccessDenied):
+			// Unreadable is not a reason to stop before the GPO's own
+			// checks: write it (the write fails, after the AD create, if
+			// the account may not write here either).
+			old = "unreadable (access denied)"
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("reading SYSVOL %s: %w", name, advice(err))
-		}
-		if have == want {
+		case have == want:
 			continue
 		}
 		p.payloadChanges = append(p.payloadChanges, f)
-		p.add(Change{Kind: "payload", Target: `scripts\avdgen\` + f.Name, Old: shortSum(have), New: "sha256 " + want})
+		p.add(Change{Kind: "payload", Target: `scripts\avdgen\` + f.Name, Old: old, New: "sha256 " + want})
+	}
+	return p.readPrune()
+}
+
+// agentSourceRE matches agent sources in scripts\avdgen: versioned
+// (avd-agent-<version>-<digest>-<arch>.exe) and the unversioned names of
+// avdgen before it versioned them.
+var agentSourceRE = regexp.MustCompile(`(?i)^avd-agent-[A-Za-z0-9._+-]*\.exe$`)
+
+// readPrune finds agent sources no GPO needs any more: not the current
+// ones, not the previous ones this GPO named (a host that has not yet
+// seen the new Files.xml, or meets a DC without the new agent, still
+// copies those), and none another avdgen GPO of the domain names.
+func (p *publisher) readPrune() error {
+	// Only at an upgrade: when the live Files.xml names other sources than
+	// this publish does. Those are the previous ones and stay; a rerun
+	// (say, restoring a source missing on this DC) prunes nothing.
+	current := map[string]bool{}
+	for _, f := range p.t.Payload {
+		current[strings.ToLower(f.Name)] = true
+	}
+	upgrade := false
+	for _, n := range p.previousSources {
+		upgrade = upgrade || !current[strings.ToLower(n)]
+	}
+	if !upgrade {
+		return nil
+	}
+	names, err := p.share.ReadDir(p.scriptsDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listing SYSVOL %s: %w", p.scriptsDir(), advice(err))
+	}
+	keep := map[string]bool{}
+	for _, f := range p.t.Payload {
+		keep[strings.ToLower(f.Name)] = true
+	}
+	for _, n := range p.previousSources {
+		keep[strings.ToLower(n)] = true
+	}
+	var candidates []string
+	for _, n := range names {
+		if agentSourceRE.MatchString(n) && !keep[strings.ToLower(n)] {
+			candidates = append(candidates, n)
+		}
+	}
+	if len(candidates) == 0 {
+		return nil
+	}
+	others, err := p.otherSources(names)
+	if err != nil {
+		return err
+	}
+	for _, n := range candidates {
+		if others[strings.ToLower(n)] {
+			continue
+		}
+		p.prune = append(p.prune, n)
+		p.add(Change{Kind: "payload", Target: `scripts\avdgen\` + n, Old: "present", New: "remove: older than the previous agent, named by no avdgen GPO"})
 	}
 	return nil
+}
+
+// otherSources collects the agent sources the other avdgen GPOs of the
+// domain copy (their records are gpo-*.id beside the agents; a GPO under
+// the bundle's own GUID is found by the id in the record's name).
+func (p *publisher) otherSources(names []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, n := range names {
+		if !strings.HasPrefix(strings.ToLower(n), "gpo-") || !strings.HasSuffix(strings.ToLower(n), ".id") {
+			continue
+		}
+		ids := []string{n[4 : len(n)-3]}
+		if rec, err := p.share.ReadFile(p.scriptsDir() + "/" + n); err == nil {
+			ids = append(ids, strings.TrimSpace(string(rec)))
+		}
+		for _, id := range ids {
+			if strings.EqualFold(id, p.guid) || !guidRE.MatchString(strings.ToUpper(id)) {
+				continue
+			}
+			b, err := p.share.ReadFile(p.t.Domain + "/Policies/" + id + "/Machine/Preferences/Files/Files.xml")
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading the Files.xml of avdgen GPO %s: %w", id, advice(err))
+			}
+			for _, s := range sourcesIn(b) {
+				out[strings.ToLower(s)] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 func shortSum(s string) string {
@@ -399,15 +756,51 @@ func shortSum(s string) string {
 // adds it. Other links are kept as they are.
 var linkRE = regexp.MustCompile(`(?i)\[LDAP://([^;\]]*);(\d+)\]`)
 
+func (p *publisher) isOurs(linkDN string) bool {
+	return strings.EqualFold(linkDN, p.dn) || strings.HasPrefix(strings.ToUpper(linkDN), "CN="+strings.ToUpper(p.guid)+",")
+}
+
 func (p *publisher) readLink() {
 	old := p.ou.Get("gPLink")
 	for _, m := range linkRE.FindAllStringSubmatch(old, -1) {
-		if strings.EqualFold(m[1], p.dn) || strings.HasPrefix(strings.ToUpper(m[1]), "CN="+strings.ToUpper(p.guid)+",") {
+		if p.isOurs(m[1]) {
 			return
 		}
 	}
 	p.newGPLink = "[LDAP://" + p.dn + ";0]" + old
 	p.add(Change{Kind: "link", Target: p.t.OU, Old: old, New: p.newGPLink})
+}
+
+// readInfo gathers what diff shows besides the changes: flags, every link
+// to the GPO (enabled, enforced, on other OUs), security filtering and
+// the WMI filter. Publish changes none of them.
+func (p *publisher) readInfo() error {
+	info := &Info{Links: []Link{}, SecurityFiltering: []string{}}
+	p.res.Info = info
+	if p.live == nil {
+		return nil
+	}
+	info.Flags = p.live.Get("flags")
+	if f, err := strconv.Atoi(info.Flags); err == nil && f&2 != 0 {
+		info.Disabled = true
+	}
+	info.WMIFilter = p.live.Get("gPCWQLFilter")
+	linked, err := p.dir.Search(p.base, "gPLink", p.guid, "gPLink")
+	if err != nil {
+		return fmt.Errorf("finding the links to %s: %w", p.guid, advice(err))
+	}
+	for _, e := range linked {
+		for _, m := range linkRE.FindAllStringSubmatch(e.Get("gPLink"), -1) {
+			if !p.isOurs(m[1]) {
+				continue
+			}
+			opt, _ := strconv.Atoi(m[2])
+			info.Links = append(info.Links, Link{Target: e.DN, Enabled: opt&1 == 0, Enforced: opt&2 != 0})
+		}
+	}
+	sort.Slice(info.Links, func(i, j int) bool { return info.Links[i].Target < info.Links[j].Target })
+	info.SecurityFiltering = applyTrustees([]byte(p.live.Get("nTSecurityDescriptor")))
+	return nil
 }
 
 // advice turns access denied into what to ask for.
@@ -422,8 +815,28 @@ func advice(err error) error {
 }
 
 // apply writes, in an order that keeps every intermediate state usable:
-// GPO object and folder, agents, GPO files, version, then the link.
+// a fresh check that nobody changed the GPO since read, GPO object and
+// folder, agents, a journal, GPO files and GPT.INI, the version
+// compare-and-swap, then the link; older agents are pruned last. A
+// failure after the journal leaves it behind, and the rerun bumps the
+// version again instead of reporting 0 changes over a mix of two writers.
 func (p *publisher) apply() error {
+	if len(p.foreign) > 0 && !p.opts.Force {
+		return fmt.Errorf("the GPO holds settings avdgen does not own, which publishing would overwrite:\n  %s\nmove them to a GPO of their own (or delete them) in GPMC, or pass --force to overwrite them; nothing was changed",
+			strings.Join(p.foreign, "\n  "))
+	}
+	if p.live != nil {
+		// Check AD's version before writing any file: GPMC may have edited
+		// the GPO since read; writing our files over its would mix both.
+		now, err := p.dir.Read(p.dn, "versionNumber")
+		if err != nil {
+			return fmt.Errorf("re-reading GPO %s: %w", p.dn, advice(err))
+		}
+		if now.Get("versionNumber") != p.live.Get("versionNumber") {
+			return fmt.Errorf("GPO %s: versionNumber is %s, was %s when publish read it: %w; nothing was written",
+				p.dn, now.Get("versionNumber"), p.live.Get("versionNumber"), advice(ErrConflict))
+		}
+	}
 	if p.live == nil {
 		if err := p.create(); err != nil {
 			return err
@@ -433,21 +846,18 @@ func (p *publisher) apply() error {
 			return err
 		}
 	}
-	if len(p.payloadChanges) > 0 {
+	if len(p.payloadChanges) > 0 || p.recordWanted {
 		if err := p.mkdirAll(p.scriptsDir()); err != nil {
 			return err
 		}
-		for _, f := range p.payloadChanges {
-			if err := p.writeAtomically(p.scriptsDir()+"/"+f.Name, f); err != nil {
-				return err
-			}
-		}
 	}
-	for _, f := range p.fileChanges {
-		if err := p.mkdirAll(path.Dir(p.gpoDir + "/" + f.Name)); err != nil {
+	for _, f := range p.payloadChanges {
+		if err := p.writeAtomically(p.scriptsDir()+"/"+f.Name, f); err != nil {
 			return err
 		}
-		if err := p.writeAtomically(p.gpoDir+"/"+f.Name, f); err != nil {
+	}
+	if p.recordWanted {
+		if err := p.writeAtomically(p.recordName(), File{Name: path.Base(p.recordName()), Data: []byte(p.guid + "\r\n")}); err != nil {
 			return err
 		}
 	}
@@ -455,17 +865,37 @@ func (p *publisher) apply() error {
 	p.res.VersionAfter = p.res.VersionBefore
 	if p.contentChanged {
 		next := bump(p.res.VersionBefore)
+		journal := fmt.Sprintf("avdgen publish of %s: version %d -> %d\r\n", p.t.DisplayName, p.res.VersionBefore, next)
+		if err := p.writeAtomically(p.journalName(), File{Name: ".avdgen-publishing", Data: []byte(journal)}); err != nil {
+			return err
+		}
+		for _, f := range p.fileChanges {
+			if err := p.mkdirAll(path.Dir(p.gpoDir + "/" + f.Name)); err != nil {
+				return err
+			}
+			if err := p.writeAtomically(p.gpoDir+"/"+f.Name, f); err != nil {
+				return err
+			}
+		}
 		ini := withVersion(p.gptINI, next)
 		if err := p.writeAtomically(p.gpoDir+"/GPT.INI", File{Name: "GPT.INI", Data: ini}); err != nil {
 			return err
 		}
 		mods = append(mods, versionMods(p.live, next)...)
-		mods = append(mods, Mod{Op: ModReplace, Attr: "gPCMachineExtensionNames", Values: []string{p.t.MachineExtensionNames}})
+		mods = append(mods, Mod{Op: ModReplace, Attr: "gPCMachineExtensionNames", Values: []string{p.extensionNames}})
 		p.res.VersionAfter = next
 	}
 	if len(mods) > 0 {
 		if err := p.dir.Modify(p.dn, mods); err != nil {
+			if errors.Is(err, ErrConflict) && p.contentChanged {
+				return fmt.Errorf("updating GPO %s: %w (SYSVOL was written: the rerun finishes it with a new version, so hosts reapply one consistent GPO)", p.dn, advice(err))
+			}
 			return fmt.Errorf("updating GPO %s: %w", p.dn, advice(err))
+		}
+	}
+	if p.contentChanged {
+		if err := p.share.Remove(p.journalName()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing SYSVOL %s: %w", p.journalName(), advice(err))
 		}
 	}
 	if p.newGPLink != "" {
@@ -476,6 +906,11 @@ func (p *publisher) apply() error {
 		}
 		if err := p.dir.Modify(p.t.OU, mods); err != nil {
 			return fmt.Errorf("linking the GPO to %s: %w", p.t.OU, advice(err))
+		}
+	}
+	for _, n := range p.prune {
+		if err := p.share.Remove(p.scriptsDir() + "/" + n); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing the older agent SYSVOL %s/%s: %w", p.scriptsDir(), n, advice(err))
 		}
 	}
 	return nil
@@ -520,12 +955,39 @@ func (p *publisher) create() error {
 	if err != nil {
 		return fmt.Errorf("reading the new GPO's security descriptor: %w", advice(err))
 	}
-	acl, err := dsToFSACL([]byte(g.Get("nTSecurityDescriptor")))
+	acl, err := dsToFSACL([]byte(g.Get("nTSecurityDescriptor")), p.opts.CallerSID)
 	if err != nil {
 		return err
 	}
 	p.folderMissing = true
 	return p.ensureFolder(acl)
+}
+
+// propagateACL sets every file and folder below dir to the ACEs it
+// inherits from parent (marked inherited, DACL not protected).
+func (p *publisher) propagateACL(dir string, parent []byte) error {
+	names, err := p.share.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("listing SYSVOL %s: %w", dir, advice(err))
+	}
+	for _, n := range names {
+		isDir := strings.HasSuffix(n, "/")
+		n = strings.TrimSuffix(n, "/")
+		child := dir + "/" + n
+		sd, err := inheritedACL(parent, isDir)
+		if err != nil {
+			return err
+		}
+		if err := p.share.SetSecurityDescriptor(child, sd); err != nil {
+			return fmt.Errorf("setting the inherited ACL of SYSVOL %s: %w", child, advice(err))
+		}
+		if isDir {
+			if err := p.propagateACL(child, sd); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ensureFolder creates the GPO folder (with Machine, User and GPT.INI when
@@ -539,6 +1001,13 @@ func (p *publisher) ensureFolder(acl []byte) error {
 	if acl != nil {
 		if err := p.share.SetSecurityDescriptor(p.gpoDir, acl); err != nil {
 			return fmt.Errorf("setting the ACL of SYSVOL %s: %w", p.gpoDir, advice(err))
+		}
+		if p.propagate {
+			// SET_INFO does not propagate: give the files and folders
+			// below what they inherit, as Explorer or icacls /reset would.
+			if err := p.propagateACL(p.gpoDir, acl); err != nil {
+				return err
+			}
 		}
 	}
 	if p.folderMissing {

@@ -42,7 +42,7 @@ func target(t *testing.T, idle string) Target {
 
 func publish(t *testing.T, d *fakeDirectory, s *fakeShare, tg Target, dry bool) *Result {
 	t.Helper()
-	res, err := Publish(d, s, tg, dry)
+	res, err := Publish(d, s, tg, Options{DryRun: dry})
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -109,7 +109,7 @@ func TestCreateThenRerunWritesNothing(t *testing.T) {
 			t.Errorf("%s not written", f.Name)
 		}
 	}
-	wantACL, _ := dsToFSACL(d.sd)
+	wantACL, _ := dsToFSACL(d.sd, nil)
 	if !bytes.Equal(s.sds[key(dir)], wantACL) {
 		t.Errorf("folder ACL not derived from the GPO's security descriptor")
 	}
@@ -147,8 +147,11 @@ func TestChangedLimitBumpsOnceAndWritesOnlyThatFile(t *testing.T) {
 			files = append(files, w[strings.LastIndex(w, "/")+1:])
 		}
 	}
-	if strings.Join(files, " ") != "registry.pol GPT.INI" {
-		t.Errorf("renamed into place %v, want registry.pol then GPT.INI", files)
+	if strings.Join(files, " ") != ".avdgen-publishing registry.pol GPT.INI" {
+		t.Errorf("renamed into place %v, want the journal, registry.pol, then GPT.INI", files)
+	}
+	if _, err := s.ReadFile("contoso.local/Policies/" + tg.GUID + "/.avdgen-publishing"); err == nil {
+		t.Error("the journal is left behind after a publish that finished")
 	}
 	dir := "contoso.local/Policies/" + tg.GUID
 	if ini, _ := s.ReadFile(dir + "/GPT.INI"); string(ini) != "[General]\r\nVersion=2\r\n" {
@@ -251,7 +254,7 @@ func TestForeignGPOWithSameNameIsRefused(t *testing.T) {
 	d, s := newFakeDirectory(), newFakeShare()
 	d.put("CN={99999999-0000-0000-0000-000000000000},CN=Policies,CN=System,DC=contoso,DC=local", map[string][]string{
 		"objectclass": {"groupPolicyContainer"}, "cn": {"{99999999-0000-0000-0000-000000000000}"}, "displayname": {"avdgen - hp1"}})
-	_, err := Publish(d, s, target(t, "2h"), false)
+	_, err := Publish(d, s, target(t, "2h"), Options{})
 	if err == nil || !strings.Contains(err.Error(), "did not create") || len(d.writes)+len(s.writes) != 0 {
 		t.Fatalf("err %v, writes %v %v: want a refusal and nothing written", err, d.writes, s.writes)
 	}
@@ -261,16 +264,16 @@ func TestOUErrors(t *testing.T) {
 	d, s := newFakeDirectory(), newFakeShare()
 	tg := target(t, "2h")
 	tg.OU = "OU=Missing,DC=contoso,DC=local"
-	if _, err := Publish(d, s, tg, false); err == nil || !strings.Contains(err.Error(), "does not exist") || len(d.writes)+len(s.writes) != 0 {
+	if _, err := Publish(d, s, tg, Options{}); err == nil || !strings.Contains(err.Error(), "does not exist") || len(d.writes)+len(s.writes) != 0 {
 		t.Errorf("missing OU: %v, writes %v %v", err, d.writes, s.writes)
 	}
 	tg.OU = "OU=AVD,DC=fabrikam,DC=com"
-	if _, err := Publish(d, s, tg, false); err == nil || !strings.Contains(err.Error(), "not in the domain") {
+	if _, err := Publish(d, s, tg, Options{}); err == nil || !strings.Contains(err.Error(), "not in the domain") {
 		t.Errorf("OU of another domain: %v", err)
 	}
 	tg = target(t, "2h")
 	tg.Domain = "fabrikam.com"
-	if _, err := Publish(d, s, tg, false); err == nil || !strings.Contains(err.Error(), "--server") {
+	if _, err := Publish(d, s, tg, Options{}); err == nil || !strings.Contains(err.Error(), "--server") {
 		t.Errorf("DC of another domain: %v", err)
 	}
 }
@@ -278,13 +281,13 @@ func TestOUErrors(t *testing.T) {
 func TestAccessDeniedSaysWhatToAskFor(t *testing.T) {
 	d, s := newFakeDirectory(), newFakeShare()
 	d.deny = "CN=Policies,CN=System,DC=contoso,DC=local"
-	_, err := Publish(d, s, target(t, "2h"), false)
+	_, err := Publish(d, s, target(t, "2h"), Options{})
 	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "create GPOs") {
 		t.Fatalf("err %v", err)
 	}
 	d, s = newFakeDirectory(), newFakeShare()
 	s.denyWrites = true
-	_, err = Publish(d, s, target(t, "2h"), false)
+	_, err = Publish(d, s, target(t, "2h"), Options{})
 	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "SYSVOL") {
 		t.Fatalf("SYSVOL denied: %v", err)
 	}
@@ -300,30 +303,33 @@ func TestAgentsGoThroughATemporaryName(t *testing.T) {
 			seq = append(seq, w)
 		}
 	}
+	amd, arm := tg.Payload[0].Name, tg.Payload[1].Name
 	want := []string{
-		"write contoso.local/scripts/avdgen/.avdgen-tmp-avd-agent-amd64.exe",
-		"rename contoso.local/scripts/avdgen/.avdgen-tmp-avd-agent-amd64.exe -> contoso.local/scripts/avdgen/avd-agent-amd64.exe",
-		"write contoso.local/scripts/avdgen/.avdgen-tmp-avd-agent-arm64.exe",
-		"rename contoso.local/scripts/avdgen/.avdgen-tmp-avd-agent-arm64.exe -> contoso.local/scripts/avdgen/avd-agent-arm64.exe",
+		"write contoso.local/scripts/avdgen/.avdgen-tmp-" + amd,
+		"rename contoso.local/scripts/avdgen/.avdgen-tmp-" + amd + " -> contoso.local/scripts/avdgen/" + amd,
+		"write contoso.local/scripts/avdgen/.avdgen-tmp-" + arm,
+		"rename contoso.local/scripts/avdgen/.avdgen-tmp-" + arm + " -> contoso.local/scripts/avdgen/" + arm,
 		"write contoso.local/scripts/avdgen/.avdgen-tmp-SHA256SUMS",
 		"rename contoso.local/scripts/avdgen/.avdgen-tmp-SHA256SUMS -> contoso.local/scripts/avdgen/SHA256SUMS",
+		"write contoso.local/scripts/avdgen/.avdgen-tmp-gpo-" + tg.GUID + ".id",
+		"rename contoso.local/scripts/avdgen/.avdgen-tmp-gpo-" + tg.GUID + ".id -> contoso.local/scripts/avdgen/gpo-" + tg.GUID + ".id",
 	}
 	if strings.Join(seq, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("SYSVOL writes:\n%s\nwant:\n%s", strings.Join(seq, "\n"), strings.Join(want, "\n"))
 	}
 	// A changed agent alone is copied, and does not bump the GPO.
-	s.files[key("contoso.local/scripts/avdgen/avd-agent-arm64.exe")] = []byte("tampered")
+	s.files[key("contoso.local/scripts/avdgen/"+arm)] = []byte("tampered")
 	res := publish(t, d, s, tg, false)
-	if len(res.Changes) != 1 || res.Changes[0].Target != `scripts\avdgen\avd-agent-arm64.exe` || res.VersionAfter != 1 {
+	if len(res.Changes) != 1 || res.Changes[0].Target != `scripts\avdgen\`+arm || res.VersionAfter != 1 {
 		t.Fatalf("changes %v, version %d", res.Changes, res.VersionAfter)
 	}
 	// A failed rename leaves no temporary file behind.
-	s.files[key("contoso.local/scripts/avdgen/avd-agent-arm64.exe")] = []byte("tampered")
-	s.failRename = "contoso.local/scripts/avdgen/avd-agent-arm64.exe"
-	if _, err := Publish(d, s, tg, false); err == nil {
+	s.files[key("contoso.local/scripts/avdgen/"+arm)] = []byte("tampered")
+	s.failRename = "contoso.local/scripts/avdgen/" + arm
+	if _, err := Publish(d, s, tg, Options{}); err == nil {
 		t.Fatal("rename failure not reported")
 	}
-	if _, err := s.ReadFile("contoso.local/scripts/avdgen/.avdgen-tmp-avd-agent-arm64.exe"); err == nil {
+	if _, err := s.ReadFile("contoso.local/scripts/avdgen/.avdgen-tmp-" + arm); err == nil {
 		t.Error("temporary file left behind")
 	}
 }
@@ -335,7 +341,8 @@ func TestRepairsDriftInLDAPAndSYSVOL(t *testing.T) {
 	dn := "CN=" + tg.GUID + ",CN=Policies,CN=System,DC=contoso,DC=local"
 	dir := "contoso.local/Policies/" + tg.GUID
 
-	// Someone enabled the user half and reset the folder ACL.
+	// Someone enabled the user half (the admin's choice: kept) and reset
+	// the folder ACL (repaired).
 	d.get(dn).Attrs["flags"] = []string{"0"}
 	s.sds[key(dir)] = testDSDescriptor()
 	res := publish(t, d, s, tg, false)
@@ -343,11 +350,11 @@ func TestRepairsDriftInLDAPAndSYSVOL(t *testing.T) {
 	for _, c := range res.Changes {
 		kinds[c.Kind+" "+c.Target] = true
 	}
-	if !kinds["attribute flags"] || !kinds["acl "+dir] || res.VersionAfter != 1 {
-		t.Fatalf("changes %v version %d: want flags and ACL repaired without a version bump", res.Changes, res.VersionAfter)
+	if kinds["attribute flags"] || !kinds["acl "+dir] || res.VersionAfter != 1 {
+		t.Fatalf("changes %v version %d: want the ACL repaired without a version bump, flags kept", res.Changes, res.VersionAfter)
 	}
-	if d.get(dn).Get("flags") != "1" {
-		t.Error("flags not repaired")
+	if d.get(dn).Get("flags") != "0" {
+		t.Error("flags an admin set were changed")
 	}
 
 	// GPT.INI out of step with LDAP: bump both, so clients reapply.
@@ -381,7 +388,7 @@ func TestRepairsDriftInLDAPAndSYSVOL(t *testing.T) {
 }
 
 func TestDSToFSACL(t *testing.T) {
-	fsSD, err := dsToFSACL(testDSDescriptor())
+	fsSD, err := dsToFSACL(testDSDescriptor(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,12 +406,11 @@ func TestDSToFSACL(t *testing.T) {
 	}
 	// Mapped as Samba's ldapmask2filemask: full control keeps standard
 	// rights and gains read, write, create and delete-child; RP+LC is read;
-	// CR alone maps to nothing; CREATOR OWNER is inherit-only; the
-	// Pre-Windows 2000 and deny ACEs are dropped.
+	// CREATOR OWNER is inherit-only; the Apply Group Policy object ACE (a
+	// directory right), the Pre-Windows 2000 and deny ACEs are left out.
 	want := []ace{
 		{0, 0x03, 0x001F01FF},
 		{0, 0x03, 0x001200A9},
-		{5, 0x03, 0x00000000},
 		{0, 0x0B, 0x001F01FF},
 	}
 	if len(got) != len(want) {
@@ -415,11 +421,11 @@ func TestDSToFSACL(t *testing.T) {
 			t.Errorf("ACE %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	if d.control&seDACLProtected == 0 || !bytes.Equal(d.owner, sid(5, 21, 1, 2, 3, 512)) {
-		t.Errorf("control %#x / owner lost", d.control)
+	if d.control&seDACLProtected == 0 || d.owner != nil || d.group != nil {
+		t.Errorf("control %#x, owner %x, group %x: want a protected DACL and no owner or group", d.control, d.owner, d.group)
 	}
-	if !sameACL(fsSD, fsSD) || sameACL(fsSD, testDSDescriptor()) {
-		t.Error("sameACL does not tell ACLs apart")
+	if !sameRights(fsSD, fsSD) || sameRights(fsSD, testDSDescriptor()) {
+		t.Error("sameRights does not tell ACLs apart")
 	}
 }
 
@@ -446,12 +452,14 @@ print(ndr_pack(dsacl2fsacl(ds.as_sddl(dom), dom, as_sddl=False)).hex())`
 	if err != nil {
 		t.Fatalf("samba output %q: %v", out, err)
 	}
-	got, err := dsToFSACL(testDSDescriptor())
+	got, err := dsToFSACL(testDSDescriptor(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameACL(got, want) {
-		t.Fatalf("dsToFSACL differs from Samba's dsacl2fsacl:\n got  %x\n want %x", got, want)
+	// Samba copies the Apply Group Policy object ACE (with no file
+	// rights) and sets owner and group; the rights are the same.
+	if !sameRights(got, want) {
+		t.Fatalf("dsToFSACL grants other rights than Samba's dsacl2fsacl:\n got  %s\n want %s", rightsText(got), rightsText(want))
 	}
 }
 
@@ -479,7 +487,7 @@ func TestAdoptsAGPOImportedByTheScript(t *testing.T) {
 	for _, sub := range []string{"", "/Machine", "/Machine/Preferences", "/Machine/Preferences/ScheduledTasks"} {
 		s.dirs[key(dir+sub)] = true
 	}
-	s.sds[key(dir)], _ = dsToFSACL(d.sd)
+	s.sds[key(dir)], _ = dsToFSACL(d.sd, nil)
 	for _, f := range tg.Files {
 		if strings.HasSuffix(f.Name, "ScheduledTasks.xml") {
 			s.files[key(dir+"/"+f.Name)] = f.Data
@@ -546,7 +554,7 @@ func TestManyOtherGPOsAreNotRead(t *testing.T) {
 			"objectclass": {"groupPolicyContainer"}, "cn": {g}, "displayname": {fmt.Sprintf("GPO %d", i)}})
 	}
 	counted := &listCounter{fakeDirectory: d}
-	if _, err := Publish(counted, s, target(t, "2h"), true); err != nil {
+	if _, err := Publish(counted, s, target(t, "2h"), Options{DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
 	// AD returns at most 1000 entries per search without paging: the

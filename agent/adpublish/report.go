@@ -26,6 +26,14 @@ func (c *countingDirectory) Children(dn, oc string, anyOf []Attr, attrs ...strin
 	c.n++
 	return c.Directory.Children(dn, oc, anyOf, attrs...)
 }
+func (c *countingDirectory) Search(base, attr, sub string, attrs ...string) ([]Entry, error) {
+	c.n++
+	return c.Directory.Search(base, attr, sub, attrs...)
+}
+func (c *countingDirectory) Delete(dn string) error {
+	c.n++
+	return c.Directory.Delete(dn)
+}
 func (c *countingDirectory) Add(dn string, attrs []Attr) error {
 	c.n++
 	return c.Directory.Add(dn, attrs)
@@ -49,6 +57,10 @@ func (c *countingShare) WriteFile(name string, r io.Reader) error {
 func (c *countingShare) Rename(o, n string) error { c.n++; return c.Share.Rename(o, n) }
 func (c *countingShare) Remove(name string) error { c.n++; return c.Share.Remove(name) }
 func (c *countingShare) Mkdir(name string) error  { c.n++; return c.Share.Mkdir(name) }
+func (c *countingShare) ReadDir(name string) ([]string, error) {
+	c.n++
+	return c.Share.ReadDir(name)
+}
 func (c *countingShare) SecurityDescriptor(name string) ([]byte, error) {
 	c.n++
 	return c.Share.SecurityDescriptor(name)
@@ -163,13 +175,44 @@ func (r *Result) on() string {
 	return " on " + r.Server
 }
 
+// writeInfo prints what an admin set that publish leaves alone.
+func (r *Result) writeInfo(w io.Writer) {
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	if r.Info == nil || r.Info.Flags == "" && len(r.Info.Links) == 0 {
+		return
+	}
+	for _, l := range r.Info.Links {
+		state := "enabled"
+		if !l.Enabled {
+			state = "DISABLED"
+		}
+		if l.Enforced {
+			state += ", enforced"
+		}
+		fmt.Fprintf(w, "link: %s (%s)\n", l.Target, state)
+	}
+	filtering := "(none: no host applies it)"
+	if len(r.Info.SecurityFiltering) > 0 {
+		filtering = strings.Join(r.Info.SecurityFiltering, "; ")
+	}
+	fmt.Fprintf(w, "security filtering: %s\n", filtering)
+	wmi := "(none)"
+	if r.Info.WMIFilter != "" {
+		wmi = r.Info.WMIFilter
+	}
+	fmt.Fprintf(w, "WMI filter: %s\n", wmi)
+}
+
 // WriteText prints the result for people: one line per change, file diffs
-// indented below.
+// indented below, then links, security filtering, WMI filter and notes.
 func (r *Result) WriteText(w io.Writer) {
 	verb := "published"
 	if r.DryRun {
 		verb = "would publish"
 	}
+	defer r.writeInfo(w)
 	if !r.Changed() {
 		fmt.Fprintf(w, "GPO %q %s is up to date (version %d); nothing written\n", r.DisplayName, r.GPO, r.VersionBefore)
 		fmt.Fprintf(w, "(%d LDAP and %d SMB operations%s)\n", r.LDAPOps, r.SMBOps, r.on())

@@ -243,16 +243,28 @@ func TestCoreSettings(t *testing.T) {
 	}
 }
 
+// TestFilesPreference: each File item copies from a versioned SYSVOL
+// source, avd-agent-<version>-<digest>-<arch>.exe (issue 16 item 2: DFSR
+// replicates Files.xml and the agents independently, so a fixed source
+// name let a host copy the old agent under the new name), which the
+// bundle's payload and SHA256SUMS carry under the same name.
 func TestFilesPreference(t *testing.T) {
-	doc := readXML(t, find(t, build(t), "Files/Files.xml").Data)
+	files := build(t)
+	doc := readXML(t, find(t, files, "Files/Files.xml").Data)
 	items := doc.FindElements("Files/File")
 	if len(items) != 2 {
 		t.Fatalf("%d File items", len(items))
 	}
+	sums := string(find(t, files, "sysvol-payload/SHA256SUMS").Data)
 	for i, arch := range []string{"AMD64", "ARM64"} {
 		p := items[i].FindElement("Properties")
-		if p.SelectAttrValue("fromPath", "") != `\\contoso.local\SYSVOL\contoso.local\scripts\avdgen\avd-agent-`+strings.ToLower(arch)+`.exe` {
-			t.Errorf("item %d properties %v", i, p.Attr)
+		source := strings.TrimSuffix(AgentFileName(testInput(t).Agents), ".exe") + "-" + strings.ToLower(arch) + ".exe"
+		if !strings.HasPrefix(source, "avd-agent-v1.0.0-") || p.SelectAttrValue("fromPath", "") != `\\contoso.local\SYSVOL\contoso.local\scripts\avdgen\`+source {
+			t.Errorf("item %d copies from %q, want the versioned %s", i, p.SelectAttrValue("fromPath", ""), source)
+		}
+		find(t, files, "sysvol-payload/"+source)
+		if !strings.Contains(sums, "  "+source+"\n") {
+			t.Errorf("SHA256SUMS does not list %s:\n%s", source, sums)
 		}
 		if f := items[i].FindElement("Filters/FilterVariable"); f == nil || f.SelectAttrValue("value", "") != arch || f.SelectAttrValue("variableName", "") != "PROCESSOR_ARCHITECTURE" {
 			t.Errorf("item %d has no %s filter", i, arch)

@@ -117,7 +117,7 @@ func Build(in Input) ([]bundle.File, error) {
 	if tasksXML, err = targetTask(tasksXML, s, agentPath); err != nil {
 		return nil, err
 	}
-	filesXML, err := filesXML(s, id, at, agentPath)
+	filesXML, err := filesXML(s, id, at, agentPath, in.Agents)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func Build(in Input) ([]bundle.File, error) {
 	}
 	files = append(files, singleVM...)
 	files = append(files, sysvolFiles...)
-	pay, err := payload.Files(PayloadDir, in.Agents)
+	pay, err := sysvolPayload(in.Agents)
 	if err != nil {
 		return nil, err
 	}
@@ -311,6 +311,42 @@ func AgentFileName(a dist.Agents) string {
 	return fmt.Sprintf("avd-agent-%s-%x.exe", version, h.Sum(nil)[:4])
 }
 
+// SourceFileName is an agent's name in SYSVOL\scripts\avdgen:
+// avd-agent-<version>-<digest>-<arch>.exe, versioned like the file on the
+// hosts. SYSVOL replicates Files.xml and the agents independently (DFSR);
+// a host that reads a new Files.xml from a DC that has not yet received
+// the new agent finds no file of that name, copies nothing (rather than
+// the old agent under the new name, which action Create would never
+// correct) and copies it at a later refresh.
+func SourceFileName(a dist.Agents, arch dist.Arch) string {
+	return strings.TrimSuffix(AgentFileName(a), ".exe") + "-" + string(arch) + ".exe"
+}
+
+// sysvolPayload is the bundle's SYSVOL payload: the agents under their
+// versioned source names, and SHA256SUMS listing them.
+func sysvolPayload(agents dist.Agents) ([]bundle.File, error) {
+	pay, err := payload.Files(PayloadDir, agents)
+	if err != nil {
+		return nil, err
+	}
+	var sums strings.Builder
+	for i, f := range pay {
+		if f.Kind != "agent" {
+			continue
+		}
+		arch := dist.Arch(strings.TrimSuffix(strings.TrimPrefix(path.Base(f.Path), "avd-agent-"), ".exe"))
+		name := SourceFileName(agents, arch)
+		pay[i].Path = path.Join(PayloadDir, name)
+		fmt.Fprintf(&sums, "%s  %s\n", f.SHA256, name)
+	}
+	for i, f := range pay {
+		if path.Base(f.Path) == "SHA256SUMS" {
+			pay[i].Data = []byte(sums.String())
+		}
+	}
+	return pay, nil
+}
+
 // filesXML copies the agent for the host's architecture from SYSVOL to its
 // versioned path in the install directory. Action C (Create) copies only
 // when that file does not exist and otherwise does nothing, not even set
@@ -319,7 +355,7 @@ func AgentFileName(a dist.Agents) string {
 // so Create copies it once; the task moves to it only when it is there
 // (targetTask). Item-level targeting on PROCESSOR_ARCHITECTURE picks the
 // binary.
-func filesXML(s spec.Spec, id ids, at time.Time, target string) ([]byte, error) {
+func filesXML(s spec.Spec, id ids, at time.Time, target string, agents dist.Agents) ([]byte, error) {
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="utf-8"`)
 	root := doc.CreateElement("Files")
@@ -336,7 +372,7 @@ func filesXML(s spec.Spec, id ids, at time.Time, target string) ([]byte, error) 
 		f.CreateAttr("bypassErrors", "1")
 		p := f.CreateElement("Properties")
 		p.CreateAttr("action", "C")
-		p.CreateAttr("fromPath", sysvolScripts(s.GPO.Domain)+`\`+dist.FileName(arch))
+		p.CreateAttr("fromPath", sysvolScripts(s.GPO.Domain)+`\`+SourceFileName(agents, arch))
 		p.CreateAttr("targetPath", target)
 		p.CreateAttr("readOnly", "0")
 		p.CreateAttr("archive", "1")
@@ -397,12 +433,13 @@ func texts(in Input, id ids, logoff task.Logoff) ([]bundle.File, error) {
 	sums := map[string]string{}
 	for _, a := range dist.Arches {
 		ag, _ := in.Agents.Get(a)
-		sums[dist.FileName(a)] = ag.SHA256()
+		sums[SourceFileName(in.Agents, a)] = ag.SHA256()
 	}
 	data := map[string]any{
 		"Spec": s, "BackupID": id.backup, "GPOGuid": id.gpo, "BackupDir": BackupDir, "PayloadDir": PayloadDir, "SingleDir": SingleDir,
 		"SysvolPath": sysvolScripts(s.GPO.Domain), "Version": in.AvdgenVersion, "AgentVersion": in.Agents.Version,
 		"Limits": policy.Rows(s.Limits), "TaskPath": logoff.Command, "Arguments": logoff.Arguments, "AgentFile": AgentFileName(in.Agents),
+		"SourceAMD64": SourceFileName(in.Agents, dist.AMD64), "SourceARM64": SourceFileName(in.Agents, dist.ARM64),
 		"Sums": sums, "Arches": dist.Arches, "Marker": Marker(s), "InstallDir": s.Agent.InstallDir,
 		"Comment": Marker(s) + ". Made by avdgen " + in.AvdgenVersion + " from backup " + id.backup + ": session time limits and the logoff task that deallocates the VM. Import-AvdGpo.ps1 replaces its settings only while this comment starts with the marker.",
 	}

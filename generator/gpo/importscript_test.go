@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/generator/internal/oracle"
 )
 
@@ -105,7 +106,7 @@ func TestReadmeByHandPath(t *testing.T) {
 		"`Get-ChildItem -Recurse | Unblock-File`",
 		"set the comment to\n   `" + Marker(in.Spec) + "`",
 		`"GPO Status" to "User configuration settings`,
-		"copy `sysvol-payload\\avd-agent-amd64.exe` (or `-arm64` on an Arm VM) to\n   `%ProgramFiles%\\avdgen\\" + AgentFileName(in.Agents) + "`",
+		"copy `sysvol-payload\\" + SourceFileName(in.Agents, dist.AMD64) + "` (or `" + SourceFileName(in.Agents, dist.ARM64) + "` on an Arm VM) to\n   `%ProgramFiles%\\avdgen\\" + AgentFileName(in.Agents) + "`",
 	} {
 		if !strings.Contains(readme, want) {
 			t.Errorf("README lacks %q", want)

@@ -41,7 +41,7 @@ Import-AvdGpo.ps1. Everything is rendered in memory first; nothing is half-writt
 	}
 	opts.Spec = specflags.Add(cmd, specflags.GPO)
 	bundlecmd.AddFlags(cmd, &opts.Bundle)
-	cmd.AddCommand(NewCmdPublish(f, false, nil), NewCmdPublish(f, true, nil))
+	cmd.AddCommand(NewCmdPublish(f, false, nil), NewCmdPublish(f, true, nil), NewCmdUnpublish(f, nil))
 	return cmd
 }
 

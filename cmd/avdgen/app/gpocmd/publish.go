@@ -21,16 +21,40 @@ import (
 	"github.com/avdgen/avdgen/generator/gpo"
 )
 
-// PublishOptions of `avdgen gpo publish` and `avdgen gpo diff`.
-type PublishOptions struct {
-	Factory  *cmdutil.Factory
-	Spec     *specflags.Flags
+// ConnFlags say how to reach and authenticate to a DC: shared by publish,
+// diff and unpublish.
+type ConnFlags struct {
 	Server   string
 	Username string
 	CAFile   string
-	DryRun   bool
-	JSON     bool
 	AgentDir string
+	// Auth is "password" (simple bind in TLS, NTLM for SMB) or "kerberos".
+	Auth     string
+	Keytab   string
+	Krb5Conf string
+}
+
+func addConnFlags(cmd *cobra.Command, c *ConnFlags) {
+	fl := cmd.Flags()
+	fl.StringVar(&c.Server, "server", "", "domain controller `HOST` to use (default: the domain's DCs from DNS SRV _ldap._tcp.dc._msdcs.<domain>)")
+	fl.StringVar(&c.Username, "username", "", "`ACCOUNT` to bind as: a UPN (admin@contoso.local) or DOMAIN\\user; the password comes from "+PasswordEnv+" or a prompt")
+	fl.StringVar(&c.CAFile, "ca-file", "", "PEM `FILE` with CA certificates to trust for the DC's LDAPS certificate, beside the system roots")
+	fl.StringVar(&c.Auth, "auth", "password", "`METHOD`: password (simple bind inside TLS, NTLM for SMB) or kerberos (ticket cache from KRB5CCNAME, or --keytab)")
+	fl.StringVar(&c.Keytab, "keytab", "", "with --auth kerberos: keytab `FILE` holding --username's keys (default: the ticket cache kinit made)")
+	fl.StringVar(&c.Krb5Conf, "krb5-conf", "", "with --auth kerberos: krb5.conf `FILE` (default: KRB5_CONFIG, else /etc/krb5.conf)")
+}
+
+// PublishOptions of `avdgen gpo publish` and `avdgen gpo diff`.
+type PublishOptions struct {
+	Factory *cmdutil.Factory
+	Spec    *specflags.Flags
+	ConnFlags
+	DryRun bool
+	Force  bool
+	Enable bool
+	JSON   bool
+	// Diff: exit 1 (after printing) when AD differs from the spec.
+	Diff bool
 	// Connect opens the DC session; tests may replace it with fakes.
 	Connect func(context.Context, adpublish.Config) (*adpublish.Session, error)
 }
@@ -67,77 +91,114 @@ CA), SMB with signing. The password comes from ` + PasswordEnv + ` or a prompt o
 	if diff {
 		cmd.Use = "diff --domain FQDN --ou OU-DN --username USER [flags]"
 		cmd.Short = "Show how the live GPO differs from the spec (publish --dry-run)"
-		cmd.Long = "Reads the pool's GPO from Active Directory and SYSVOL and prints what `avdgen gpo publish` would change.\nNothing is written."
+		cmd.Long = "Reads the pool's GPO from Active Directory and SYSVOL and prints what `avdgen gpo publish` would change,\n" +
+			"and what an admin set that publish leaves alone: links (enabled, enforced, on other OUs), security filtering,\n" +
+			"WMI filter, a disabled GPO, settings avdgen does not own. Nothing is written.\n\n" +
+			"Exit status: 0 when AD matches the spec, 1 when it differs, 2 on bad input (so a pipeline can gate on it)."
 		cmd.Example = `  AVDGEN_PASSWORD=... avdgen gpo diff --config avdgen.yaml --username admin@contoso.local`
 		opts.DryRun = true
+		opts.Diff = true
 	}
 	opts.Spec = specflags.Add(cmd, specflags.GPO)
+	addConnFlags(cmd, &opts.ConnFlags)
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Server, "server", "", "domain controller `HOST` to use (default: the domain's DCs from DNS SRV _ldap._tcp.dc._msdcs.<domain>)")
-	fl.StringVar(&opts.Username, "username", "", "`ACCOUNT` to bind as: a UPN (admin@contoso.local) or DOMAIN\\user; the password comes from "+PasswordEnv+" or a prompt")
-	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM `FILE` with CA certificates to trust for the DC's LDAPS certificate, beside the system roots")
 	if !diff {
 		fl.BoolVar(&opts.DryRun, "dry-run", false, "read only: print what would change (files and attributes) and write nothing")
+		fl.BoolVar(&opts.Force, "force", false, "overwrite settings avdgen does not own that an admin added to avdgen's files (registry values, preference items)")
+		fl.BoolVar(&opts.Enable, "enable", false, "enable the GPO's computer configuration when an admin disabled it in GPMC (without it a disabled GPO stays disabled)")
 	}
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.StringVar(&opts.AgentDir, "agent-dir", "", "publish avd-agent-amd64.exe and avd-agent-arm64.exe from `DIR` (e.g. after signing them) instead of the built-in ones")
 	return cmd
 }
 
-func runPublish(opts *PublishOptions) error {
-	f := opts.Factory
-	s, err := opts.Spec.Resolve(true, f.IO.ErrOut)
+// connectTarget resolves the spec, renders the bundle and connects to
+// the DC: what publish, diff and unpublish share.
+func connectTarget(f *cmdutil.Factory, spec *specflags.Flags, c ConnFlags,
+	connect func(context.Context, adpublish.Config) (*adpublish.Session, error)) (adpublish.Target, *adpublish.Session, error) {
+	server, username, caFile, agentDir := c.Server, c.Username, c.CAFile, c.AgentDir
+	if c.Auth != "password" && c.Auth != "kerberos" {
+		return adpublish.Target{}, nil, cmdutil.Usagef("--auth %q: want password or kerberos", c.Auth)
+	}
+	if c.Auth != "kerberos" && (c.Keytab != "" || c.Krb5Conf != "") {
+		return adpublish.Target{}, nil, cmdutil.Usagef("--keytab and --krb5-conf need --auth kerberos")
+	}
+	s, err := spec.Resolve(true, f.IO.ErrOut)
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return adpublish.Target{}, nil, &cmdutil.UsageError{Err: err}
 	}
 	if s.GPO.OU == "" {
-		return cmdutil.Usagef("--ou (gpo.ou in avdgen.yaml) is required: the distinguished name of the OU to link the GPO to, e.g. OU=AVD,DC=%s", strings.ReplaceAll(s.GPO.Domain, ".", ",DC="))
+		return adpublish.Target{}, nil, cmdutil.Usagef("--ou (gpo.ou in avdgen.yaml) is required: the distinguished name of the OU to link the GPO to, e.g. OU=AVD,DC=%s", strings.ReplaceAll(s.GPO.Domain, ".", ",DC="))
 	}
 	if err := adpublish.CheckOU(s.GPO.OU); err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return adpublish.Target{}, nil, &cmdutil.UsageError{Err: err}
 	}
-	if opts.Username == "" {
-		return cmdutil.Usagef("--username is required: a UPN (admin@%s) or DOMAIN\\user allowed to edit GPOs", s.GPO.Domain)
+	if username == "" {
+		return adpublish.Target{}, nil, cmdutil.Usagef("--username is required: a UPN (admin@%s) or DOMAIN\\user allowed to edit GPOs", s.GPO.Domain)
 	}
-	roots, err := rootCAs(opts.CAFile)
+	roots, err := rootCAs(caFile)
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
 	at, err := bundlecmd.Time(f.Getenv)
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
-	agents, err := bundlecmd.Options{AgentDir: opts.AgentDir}.Agents(f)
+	agents, err := bundlecmd.Options{AgentDir: agentDir}.Agents(f)
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
 	files, err := gpo.Build(gpo.Input{Spec: s, Agents: agents, Time: at, AvdgenVersion: buildinfo.Version})
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
 	target, err := adpublish.TargetFromBundle(files, s.GPO.OU)
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
-	password, err := readPassword(f)
+	cfg := adpublish.Config{Domain: s.GPO.Domain, Server: server, Username: username, RootCAs: roots, Timeout: 30 * time.Second}
+	if c.Auth == "kerberos" {
+		cfg.Kerberos = kerberosFrom(f, c)
+	} else if cfg.Password, err = readPassword(f); err != nil {
+		return adpublish.Target{}, nil, err
+	}
+	sess, err := connect(context.Background(), cfg)
 	if err != nil {
-		return err
+		return adpublish.Target{}, nil, err
 	}
-	ctx := context.Background()
-	sess, err := opts.Connect(ctx, adpublish.Config{
-		Domain: s.GPO.Domain, Server: opts.Server, Username: opts.Username, Password: password, RootCAs: roots,
-		Timeout: 30 * time.Second,
-	})
+	return target, sess, nil
+}
+
+func runPublish(opts *PublishOptions) error {
+	f := opts.Factory
+	target, sess, err := connectTarget(f, opts.Spec, opts.ConnFlags, opts.Connect)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	res, err := adpublish.Publish(sess.Directory, sess.SYSVOL, target, opts.DryRun)
+	res, err := adpublish.Publish(sess.Directory, sess.SYSVOL, target, adpublish.Options{
+		DryRun: opts.DryRun, Force: opts.Force, Enable: opts.Enable, CallerSID: sess.CallerSID})
+	if err := printResult(f, res, err, opts.JSON, sess.Server); err != nil {
+		return fmt.Errorf("publishing GPO %q to %s: %w", target.DisplayName, sess.Server, err)
+	}
+	return diffExit(opts.Diff, res)
+}
+
+// diffExit makes `gpo diff` exit 1 when AD differs from the spec (the
+// changes are printed already), 0 when it matches.
+func diffExit(diff bool, res *adpublish.Result) error {
+	if diff && res != nil && res.Changed() {
+		return cmdutil.SilentError
+	}
+	return nil
+}
+
+func printResult(f *cmdutil.Factory, res *adpublish.Result, err error, asJSON bool, server string) error {
 	if res != nil {
-		res.Server = sess.Server
+		res.Server = server
 	}
 	if res != nil && (err == nil || res.Changed()) {
-		if opts.JSON {
+		if asJSON {
 			enc := json.NewEncoder(f.IO.Out)
 			enc.SetIndent("", "  ")
 			if jerr := enc.Encode(res); jerr != nil && err == nil {
@@ -147,10 +208,25 @@ func runPublish(opts *PublishOptions) error {
 			res.WriteText(f.IO.Out)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("publishing GPO %q to %s: %w", target.DisplayName, sess.Server, err)
+	return err
+}
+
+// kerberosFrom finds the Kerberos credentials as MIT kinit leaves them:
+// --keytab, else the ticket cache in KRB5CCNAME (FILE: caches only) or
+// /tmp/krb5cc_<uid>; krb5.conf from --krb5-conf, KRB5_CONFIG or /etc.
+func kerberosFrom(f *cmdutil.Factory, c ConnFlags) *adpublish.Kerberos {
+	k := &adpublish.Kerberos{Keytab: c.Keytab, Config: c.Krb5Conf}
+	if k.Config == "" {
+		k.Config = f.Getenv("KRB5_CONFIG")
 	}
-	return nil
+	if k.Config == "" {
+		k.Config = "/etc/krb5.conf"
+	}
+	k.CCache = strings.TrimPrefix(f.Getenv("KRB5CCNAME"), "FILE:")
+	if k.CCache == "" {
+		k.CCache = fmt.Sprintf("/tmp/krb5cc_%d", os.Getuid())
+	}
+	return k
 }
 
 // rootCAs is the system pool plus --ca-file.
