@@ -1,0 +1,247 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/avdgen/avdgen/agent/fakepool"
+	"github.com/avdgen/avdgen/agent/fakereport"
+	"github.com/avdgen/avdgen/agent/internal/armtest"
+	"github.com/avdgen/avdgen/agent/pool"
+	"github.com/avdgen/avdgen/agent/testnet"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/week.golden.json")
+
+const sub = "00000000-1111-2222-3333-444444444444"
+
+// Principals of the week's VMs.
+const (
+	pAgent     = "11111111-aaaa-4000-8000-000000000001"
+	pAutoscale = "11111111-aaaa-4000-8000-000000000002"
+	pStopped   = "11111111-aaaa-4000-8000-000000000003"
+	pNever     = "11111111-aaaa-4000-8000-000000000004"
+	pIdle      = "11111111-aaaa-4000-8000-000000000005"
+	pNoPrice   = "11111111-aaaa-4000-8000-000000000006"
+)
+
+var (
+	weekFrom = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	weekTo   = time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC)
+	weekNow  = time.Date(2026, 12, 7, 7, 30, 0, 0, time.UTC)
+)
+
+func at(day, hour, minute int) time.Time { return time.Date(2026, 11, day, hour, minute, 0, 0, time.UTC) }
+
+// week is the fixed week of the golden file: six session hosts whose VMs
+// live in rg-hosts, an Activity Log with noise and a Failed deallocate,
+// paged 5 events at a time, and Retail Prices paged 3 rows at a time.
+type week struct {
+	arm    *fakepool.Server
+	log    *fakereport.ActivityLog
+	prices *fakereport.PricesServer
+}
+
+func newWeek(t testing.TB) *week {
+	vms := []*fakepool.VM{
+		{ResourceGroup: "rg-hosts", Name: "vm-agent", Power: "deallocated", SystemPrincipal: pAgent, Size: "Standard_D4s_v5", LicenseType: "Windows_Client"},
+		{ResourceGroup: "rg-hosts", Name: "vm-autoscale", Power: "deallocated", SystemPrincipal: pAutoscale, Size: "Standard_D4s_v5"},
+		{ResourceGroup: "rg-hosts", Name: "vm-stopped", Power: "deallocated", SystemPrincipal: pStopped, Size: "Standard_D2s_v5", Location: "northeurope", LicenseType: "Windows_Client"},
+		{ResourceGroup: "rg-hosts", Name: "vm-never", Power: "running", SystemPrincipal: pNever, Size: "Standard_D4s_v5", LicenseType: "Windows_Client"},
+		{ResourceGroup: "rg-hosts", Name: "vm-idle", Power: "deallocated", SystemPrincipal: pIdle, Size: "Standard_D4s_v5", LicenseType: "Windows_Client"},
+		{ResourceGroup: "rg-hosts", Name: "vm-noprice", Power: "running", SystemPrincipal: pNoPrice, Size: "Standard_E2s_v5", LicenseType: "Windows_Client"},
+	}
+	w := &week{arm: fakepool.New(t, sub, "rg-avd", "hp1", vms)}
+	w.arm.PageSize = 4
+	w.log = fakereport.NewActivityLog(t, w.arm, weekNow)
+	w.log.PageSize = 5
+	id := func(name string) string { return w.arm.VMID(w.arm.Find(name)) }
+	user := fakereport.User("alice@contoso.example", "22222222-bbbb-4000-8000-000000000001")
+	avd := fakereport.AVDService()
+	ok := "Succeeded"
+	// vm-agent: started by Start VM on Connect, deallocated by its agent.
+	w.log.Op(id("vm-agent"), fakereport.Start, at(1, 8, 0), ok, "", avd)
+	w.log.Op(id("vm-agent"), fakereport.Deallocate, at(1, 17, 0), ok, "", fakereport.ManagedIdentity(pAgent))
+	w.log.Op(id("vm-agent"), fakereport.Start, at(2, 8, 0), ok, "", user)
+	w.log.Op(id("vm-agent"), fakereport.Restart, at(2, 12, 0), ok, "", user) // changes nothing
+	w.log.Op(id("vm-agent"), fakereport.Deallocate, at(2, 18, 30), ok, "", fakereport.ManagedIdentity(pAgent))
+	// vm-autoscale: a scaling plan deallocates and starts it.
+	w.log.Op(id("vm-autoscale"), fakereport.Deallocate, at(3, 9, 0), ok, "", avd)
+	w.log.Op(id("vm-autoscale"), fakereport.Start, at(5, 7, 0), ok, "", avd)
+	w.log.Op(id("vm-autoscale"), fakereport.Deallocate, at(5, 19, 0), ok, "", avd)
+	// vm-stopped: powered off (still billed) by a user, deallocated by her two days later.
+	w.log.Op(id("vm-stopped"), fakereport.PowerOff, at(4, 12, 0), ok, "", user)
+	w.log.Op(id("vm-stopped"), fakereport.Deallocate, at(6, 12, 0), ok, "", user)
+	// vm-never: its agent tried once and was refused (no role assignment).
+	w.log.Op(id("vm-never"), fakereport.Deallocate, at(7, 17, 0), "Failed", "Forbidden", fakereport.ManagedIdentity(pNever))
+	// Noise: other operations, and a VM of the group outside the pool.
+	w.log.Noise(id("vm-idle"), fakereport.Write, at(3, 10, 0), user)
+	w.log.Noise("/subscriptions/"+sub+"/resourceGroups/rg-hosts/providers/Microsoft.Compute/virtualMachines/not-in-pool", fakereport.Deallocate, at(4, 9, 0), user)
+	w.log.Noise(id("vm-never")+"/extensions/AADLoginForWindows", "Microsoft.Compute/virtualMachines/extensions/write", at(1, 3, 0), user)
+	// Outside the window: before, and after (the log holds both).
+	w.log.Op(id("vm-idle"), fakereport.Start, time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC), ok, "", user)
+	w.log.Op(id("vm-idle"), fakereport.Start, at(8, 9, 0), ok, "", user)
+
+	var rows []map[string]any
+	rows = append(rows, fakereport.VMRows("Standard_D4s_v5", "Dsv5", "westeurope", 0.2, 0.384)...)
+	rows = append(rows, fakereport.VMRows("Standard_D2s_v5", "Dsv5", "northeurope", 0.1, 0.19)...)
+	rows = append(rows, fakereport.VMRows("Standard_D4s_v5", "Dsv5", "eastus", 0.192, 0.376)...) // another region
+	w.prices = fakereport.NewPrices(t, rows)
+	w.prices.PageSize = 3
+	return w
+}
+
+func (w *week) options(t testing.TB) Options {
+	return Options{Pool: pool.Ref{Subscription: sub, ResourceGroup: "rg-avd", HostPool: "hp1"}, From: weekFrom, To: weekTo,
+		Prices: NewPrices(w.prices.URL, &http.Client{Transport: testnet.Guard(t, nil)}, policy.RetryOptions{MaxRetries: 3, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 2 * time.Second})}
+}
+
+func runWeek(t *testing.T) (*week, *Report) {
+	t.Helper()
+	w := newWeek(t)
+	rep, err := Run(context.Background(), armtest.Client(t, w.arm.URL), w.options(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, rep
+}
+
+func byName(rep *Report, name string) VM {
+	for _, v := range rep.VMs {
+		if v.Name == name {
+			return v
+		}
+	}
+	return VM{}
+}
+
+func val(p *float64) float64 {
+	if p == nil {
+		return -1
+	}
+	return *p
+}
+
+// TestWeekFiguresComputedByHand checks every figure of the fixed week
+// against arithmetic done here by hand, not by the code under test.
+func TestWeekFiguresComputedByHand(t *testing.T) {
+	_, rep := runWeek(t)
+	type want struct {
+		run, deal, stop, agent, autoscale, other float64
+		rate, saved, leaked, overpay             float64
+		kinds                                    []string
+	}
+	wants := map[string]want{
+		// Deallocated (before the first event, a start) 00:00-08:00 = 8 h other; running 08:00-17:00 = 9 h;
+		// deallocated by the agent Nov 1 17:00 - Nov 2 08:00 = 15 h; running 08:00-18:30 = 10.5 h (the restart
+		// changes nothing); deallocated by the agent Nov 2 18:30 - Nov 8 00:00 = 5 d 5.5 h = 125.5 h.
+		// Windows_Client: non-Windows meter 0.20. saved = (8+15+125.5) x 0.20 = 148.5 x 0.2 = 29.70.
+		"vm-agent": {run: 19.5, deal: 148.5, agent: 140.5, other: 8, rate: 0.2, saved: 29.70, overpay: -1},
+		// Running (before the first event, a deallocate) Nov 1 00:00 - Nov 3 09:00 = 57 h; deallocated by autoscale
+		// Nov 3 09:00 - Nov 5 07:00 = 46 h; running 07:00-19:00 = 12 h; deallocated by autoscale Nov 5 19:00 - Nov 8 = 53 h.
+		// No licenseType on a Windows 11 image: Windows meter 0.384. saved = 99 x 0.384 = 38.016 -> 38.02;
+		// licence overpay = 69 h x (0.384 - 0.20) = 12.696 -> 12.70.
+		"vm-autoscale": {run: 69, deal: 99, autoscale: 99, rate: 0.384, saved: 38.02, overpay: 12.70, kinds: []string{WrongMeter}},
+		// Running Nov 1 00:00 - Nov 4 12:00 = 84 h; stopped Nov 4 12:00 - Nov 6 12:00 = 48 h; deallocated by a
+		// user Nov 6 12:00 - Nov 8 = 36 h. D2s v5 in northeurope, non-Windows meter 0.10:
+		// saved = 36 x 0.1 = 3.60, leaked = 48 x 0.1 = 4.80.
+		"vm-stopped": {run: 84, stop: 48, deal: 36, other: 36, rate: 0.1, saved: 3.60, leaked: 4.80, overpay: -1, kinds: []string{StoppedBilled}},
+		// Only a Failed deallocate (changes nothing): the current state, running, all 168 h.
+		"vm-never": {run: 168, rate: 0.2, overpay: -1, kinds: []string{NeverDeallocated, FailedDeallocation}},
+		// No event in the window (its starts are before and after): deallocated now, so 168 h, by nobody known.
+		// saved = 168 x 0.2 = 33.60.
+		"vm-idle": {deal: 168, other: 168, rate: 0.2, saved: 33.60, overpay: -1},
+		// No price for E2s v5 anywhere: hours, but no money.
+		"vm-noprice": {run: 168, rate: -1, saved: -1, leaked: -1, overpay: -1, kinds: []string{NeverDeallocated}},
+	}
+	if len(rep.VMs) != len(wants) {
+		t.Fatalf("%d VMs, want %d", len(rep.VMs), len(wants))
+	}
+	for name, w := range wants {
+		v := byName(rep, name)
+		got := []float64{v.Hours.Running, v.Hours.Deallocated, v.Hours.Stopped, v.DeallocatedHoursBy.Agent, v.DeallocatedHoursBy.Autoscale, v.DeallocatedHoursBy.Other,
+			val(v.HourlyRate), val(v.Saved), val(v.Leaked), val(v.LicenseOverpay)}
+		exp := []float64{w.run, w.deal, w.stop, w.agent, w.autoscale, w.other, w.rate, w.saved, w.leaked, w.overpay}
+		for i := range got {
+			if got[i] != exp[i] {
+				t.Errorf("%s: figures %v, want %v", name, got, exp)
+				break
+			}
+		}
+		var kinds []string
+		for _, f := range v.Findings {
+			kinds = append(kinds, f.Kind)
+		}
+		if strings.Join(kinds, ",") != strings.Join(w.kinds, ",") {
+			t.Errorf("%s: findings %v, want %v", name, v.Findings, w.kinds)
+		}
+	}
+	// Totals: 29.70 + 38.02 + 3.60 + 0 + 33.60 = 104.92 saved; 4.80 leaked; 12.70 licence.
+	if rep.Total != (Total{Saved: 104.92, Leaked: 4.80, LicenseOverpay: 12.70}) {
+		t.Errorf("total %+v", rep.Total)
+	}
+	// Nov 1: vm-agent ran 9 h and was deallocated 8 + 7 h; vm-autoscale, vm-stopped, vm-never and
+	// vm-noprice ran 24 h each; vm-idle was deallocated 24 h: running 105, deallocated 39.
+	if d := rep.Days[0]; d.Date != "2026-11-01" || d.Running != 105 || d.Deallocated != 39 || d.Stopped != 0 {
+		t.Errorf("day 1: %+v", d)
+	}
+	// Nov 5: vm-stopped stopped 24 h; vm-autoscale ran 07:00-19:00 = 12 h and was deallocated 12 h.
+	if d := rep.Days[4]; d.Stopped != 24 || d.Running != 12+24+24 || d.Deallocated != 12+24+24 {
+		t.Errorf("day 5: %+v", d)
+	}
+	if len(rep.Incomplete) != 1 || rep.Incomplete[0].VM != "vm-noprice" || !strings.Contains(rep.Incomplete[0].Reason, "--rate Standard_E2s_v5=") {
+		t.Errorf("incomplete: %+v", rep.Incomplete)
+	}
+	never := byName(rep, "vm-never")
+	if !strings.Contains(never.Findings[1].Message, "Forbidden") || !strings.Contains(never.Findings[1].Message, "by agent") {
+		t.Errorf("failed deallocation finding: %q", never.Findings[1].Message)
+	}
+}
+
+// TestWeekGolden pins the --json bytes of the fixed week.
+func TestWeekGolden(t *testing.T) {
+	_, rep := runWeek(t)
+	got := rep.JSON()
+	path := filepath.Join("testdata", "week.golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("--json differs from %s (go test ./agent/report -run TestWeekGolden -update rewrites it):\n%s", path, got)
+	}
+	// The shape the issue promises, read back generically.
+	var doc map[string]any
+	if err := json.Unmarshal(got, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"from", "to", "currency", "vms", "total"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("no %q", k)
+		}
+	}
+	vm := doc["vms"].([]any)[0].(map[string]any)
+	for _, k := range []string{"id", "name", "size", "hourlyRate", "hours", "deallocatedHoursBy", "saved", "leaked", "findings"} {
+		if _, ok := vm[k]; !ok {
+			t.Errorf("vms[0] has no %q", k)
+		}
+	}
+	if !strings.HasPrefix(vm["id"].(string), "/subscriptions/"+sub+"/resourceGroups/rg-hosts/providers/Microsoft.Compute/virtualMachines/") {
+		t.Errorf("id %v is not the VM's resource id", vm["id"])
+	}
+}
