@@ -14,7 +14,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
-	"github.com/avdgen/avdgen/agent/fakepool"
 	"github.com/avdgen/avdgen/agent/fakereport"
 	"github.com/avdgen/avdgen/agent/internal/armtest"
 	"github.com/avdgen/avdgen/agent/pool"
@@ -23,93 +22,22 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/week.golden.json")
 
-const sub = "00000000-1111-2222-3333-444444444444"
-
-// Principals of the week's VMs.
-const (
-	pAgent     = "11111111-aaaa-4000-8000-000000000001"
-	pAutoscale = "11111111-aaaa-4000-8000-000000000002"
-	pStopped   = "11111111-aaaa-4000-8000-000000000003"
-	pNever     = "11111111-aaaa-4000-8000-000000000004"
-	pIdle      = "11111111-aaaa-4000-8000-000000000005"
-	pNoPrice   = "11111111-aaaa-4000-8000-000000000006"
-)
+const sub = fakereport.WeekSubscription
 
 var (
 	weekFrom = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	weekTo   = time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC)
-	weekNow  = time.Date(2026, 12, 7, 7, 30, 0, 0, time.UTC)
 )
 
-func at(day, hour, minute int) time.Time { return time.Date(2026, 11, day, hour, minute, 0, 0, time.UTC) }
-
-// week is the fixed week of the golden file: six session hosts whose VMs
-// live in rg-hosts, an Activity Log with noise and a Failed deallocate,
-// paged 5 events at a time, and Retail Prices paged 3 rows at a time.
-type week struct {
-	arm    *fakepool.Server
-	log    *fakereport.ActivityLog
-	prices *fakereport.PricesServer
-}
-
-func newWeek(t testing.TB) *week {
-	vms := []*fakepool.VM{
-		{ResourceGroup: "rg-hosts", Name: "vm-agent", Power: "deallocated", SystemPrincipal: pAgent, Size: "Standard_D4s_v5", LicenseType: "Windows_Client"},
-		{ResourceGroup: "rg-hosts", Name: "vm-autoscale", Power: "deallocated", SystemPrincipal: pAutoscale, Size: "Standard_D4s_v5"},
-		{ResourceGroup: "rg-hosts", Name: "vm-stopped", Power: "deallocated", SystemPrincipal: pStopped, Size: "Standard_D2s_v5", Location: "northeurope", LicenseType: "Windows_Client"},
-		{ResourceGroup: "rg-hosts", Name: "vm-never", Power: "running", SystemPrincipal: pNever, Size: "Standard_D4s_v5", LicenseType: "Windows_Client"},
-		{ResourceGroup: "rg-hosts", Name: "vm-idle", Power: "deallocated", SystemPrincipal: pIdle, Size: "Standard_D4s_v5", LicenseType: "Windows_Client"},
-		{ResourceGroup: "rg-hosts", Name: "vm-noprice", Power: "running", SystemPrincipal: pNoPrice, Size: "Standard_E2s_v5", LicenseType: "Windows_Client"},
-	}
-	w := &week{arm: fakepool.New(t, sub, "rg-avd", "hp1", vms)}
-	w.arm.PageSize = 4
-	w.log = fakereport.NewActivityLog(t, w.arm, weekNow)
-	w.log.PageSize = 5
-	id := func(name string) string { return w.arm.VMID(w.arm.Find(name)) }
-	user := fakereport.User("alice@contoso.example", "22222222-bbbb-4000-8000-000000000001")
-	avd := fakereport.AVDService()
-	ok := "Succeeded"
-	// vm-agent: started by Start VM on Connect, deallocated by its agent.
-	w.log.Op(id("vm-agent"), fakereport.Start, at(1, 8, 0), ok, "", avd)
-	w.log.Op(id("vm-agent"), fakereport.Deallocate, at(1, 17, 0), ok, "", fakereport.ManagedIdentity(pAgent))
-	w.log.Op(id("vm-agent"), fakereport.Start, at(2, 8, 0), ok, "", user)
-	w.log.Op(id("vm-agent"), fakereport.Restart, at(2, 12, 0), ok, "", user) // changes nothing
-	w.log.Op(id("vm-agent"), fakereport.Deallocate, at(2, 18, 30), ok, "", fakereport.ManagedIdentity(pAgent))
-	// vm-autoscale: a scaling plan deallocates and starts it.
-	w.log.Op(id("vm-autoscale"), fakereport.Deallocate, at(3, 9, 0), ok, "", avd)
-	w.log.Op(id("vm-autoscale"), fakereport.Start, at(5, 7, 0), ok, "", avd)
-	w.log.Op(id("vm-autoscale"), fakereport.Deallocate, at(5, 19, 0), ok, "", avd)
-	// vm-stopped: powered off (still billed) by a user, deallocated by her two days later.
-	w.log.Op(id("vm-stopped"), fakereport.PowerOff, at(4, 12, 0), ok, "", user)
-	w.log.Op(id("vm-stopped"), fakereport.Deallocate, at(6, 12, 0), ok, "", user)
-	// vm-never: its agent tried once and was refused (no role assignment).
-	w.log.Op(id("vm-never"), fakereport.Deallocate, at(7, 17, 0), "Failed", "Forbidden", fakereport.ManagedIdentity(pNever))
-	// Noise: other operations, and a VM of the group outside the pool.
-	w.log.Noise(id("vm-idle"), fakereport.Write, at(3, 10, 0), user)
-	w.log.Noise("/subscriptions/"+sub+"/resourceGroups/rg-hosts/providers/Microsoft.Compute/virtualMachines/not-in-pool", fakereport.Deallocate, at(4, 9, 0), user)
-	w.log.Noise(id("vm-never")+"/extensions/AADLoginForWindows", "Microsoft.Compute/virtualMachines/extensions/write", at(1, 3, 0), user)
-	// Outside the window: before, and after (the log holds both).
-	w.log.Op(id("vm-idle"), fakereport.Start, time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC), ok, "", user)
-	w.log.Op(id("vm-idle"), fakereport.Start, at(8, 9, 0), ok, "", user)
-
-	var rows []map[string]any
-	rows = append(rows, fakereport.VMRows("Standard_D4s_v5", "Dsv5", "westeurope", 0.2, 0.384)...)
-	rows = append(rows, fakereport.VMRows("Standard_D2s_v5", "Dsv5", "northeurope", 0.1, 0.19)...)
-	rows = append(rows, fakereport.VMRows("Standard_D4s_v5", "Dsv5", "eastus", 0.192, 0.376)...) // another region
-	w.prices = fakereport.NewPrices(t, rows)
-	w.prices.PageSize = 3
-	return w
-}
-
-func (w *week) options(t testing.TB) Options {
+func weekOptions(t testing.TB, w *fakereport.Week) Options {
 	return Options{Pool: pool.Ref{Subscription: sub, ResourceGroup: "rg-avd", HostPool: "hp1"}, From: weekFrom, To: weekTo,
-		Prices: NewPrices(w.prices.URL, &http.Client{Transport: testnet.Guard(t, nil)}, policy.RetryOptions{MaxRetries: 3, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 2 * time.Second})}
+		Prices: NewPrices(w.Prices.URL, &http.Client{Transport: testnet.Guard(t, nil)}, policy.RetryOptions{MaxRetries: 3, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 2 * time.Second})}
 }
 
-func runWeek(t *testing.T) (*week, *Report) {
+func runWeek(t *testing.T) (*fakereport.Week, *Report) {
 	t.Helper()
-	w := newWeek(t)
-	rep, err := Run(context.Background(), armtest.Client(t, w.arm.URL), w.options(t))
+	w := fakereport.NewWeek(t)
+	rep, err := Run(context.Background(), armtest.Client(t, w.ARM.URL), weekOptions(t, w))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +61,8 @@ func val(p *float64) float64 {
 }
 
 // TestWeekFiguresComputedByHand checks every figure of the fixed week
-// against arithmetic done here by hand, not by the code under test.
+// (fakereport.NewWeek tells what happened) against arithmetic done here by
+// hand, not by the code under test.
 func TestWeekFiguresComputedByHand(t *testing.T) {
 	_, rep := runWeek(t)
 	type want struct {
