@@ -25,13 +25,27 @@ func money(p *float64) string {
 	return fmt.Sprintf("%.2f", *p)
 }
 
+func dollars(p *float64) string {
+	if p == nil {
+		return "n/a"
+	}
+	return "$" + money(p)
+}
+
+func money4(p *float64) string {
+	if p == nil {
+		return "n/a"
+	}
+	return num(*p)
+}
+
 // WriteTable writes what a person reads in a terminal.
 func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "Host pool %s, %s to %s (UTC, end exclusive), %s\n\n", r.HostPool, r.From, r.To, r.Currency)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "VM\tSIZE\tRATE/h\tRUNNING h\tDEALLOC h\tby agent\tautoscale\tother\tSTOPPED h\tSAVED\tLEAKED\t")
 	for _, v := range r.VMs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", v.Name, v.Size, money(v.HourlyRate), num(v.Hours.Running), num(v.Hours.Deallocated),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", v.Name, v.Size, money4(v.HourlyRate), num(v.Hours.Running), num(v.Hours.Deallocated),
 			num(v.DeallocatedHoursBy.Agent), num(v.DeallocatedHoursBy.Autoscale), num(v.DeallocatedHoursBy.Other), num(v.Hours.Stopped), money(v.Saved), money(v.Leaked))
 	}
 	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t\t\t\t\t%.2f\t%.2f\t\n", r.Total.Saved, r.Total.Leaked)
@@ -119,6 +133,11 @@ type vmBar struct {
 
 type finding struct{ VM, Kind, Message string }
 
+type tableRow struct {
+	Name  string
+	Cells []string
+}
+
 type pageData struct {
 	R                    *Report
 	Colours              map[string]string
@@ -128,14 +147,14 @@ type pageData struct {
 	VMW, VMH             float64
 	VMBars               []vmBar
 	Findings             []finding
-	Total                string
-	Leaked, LicenceOver  string
+	Rows                 []tableRow
+	FromDay, ToDay       string
 }
 
 // HTML is the --html page: one self-contained file, inline CSS and SVG,
 // no scripts, no external resources.
 func (r *Report) HTML() []byte {
-	d := pageData{R: r, Colours: map[string]string{"running": ColourRunning, "deallocated": ColourDeallocated, "stopped": ColourStopped,
+	d := pageData{R: r, FromDay: r.From[:min(10, len(r.From))], ToDay: r.To[:min(10, len(r.To))], Colours: map[string]string{"running": ColourRunning, "deallocated": ColourDeallocated, "stopped": ColourStopped,
 		"saved": ColourSaved, "leaked": ColourLeaked}}
 	// Daily stacked bars: each day's full height is the pool's 24 h × VMs.
 	const chartH, top, left = 220.0, 20.0, 50.0
@@ -188,7 +207,9 @@ func (r *Report) HTML() []byte {
 			Title: v.Name + " saved $" + money(v.Saved)}
 		vb.Leak = barRect{Class: "leaked", Colour: ColourLeaked, X: nameW, Y: y + 15, W: val(v.Leaked) / maxUSD * barMax, H: 13, Value: money(v.Leaked),
 			Title: v.Name + " leaked $" + money(v.Leaked)}
-		vb.SavedT, vb.LeakT = "$"+money(v.Saved), "$"+money(v.Leaked)
+		vb.SavedT, vb.LeakT = dollars(v.Saved), dollars(v.Leaked)
+		d.Rows = append(d.Rows, tableRow{Name: v.Name, Cells: []string{v.Name, v.Size, money4(v.HourlyRate), num(v.Hours.Running), num(v.Hours.Deallocated),
+			num(v.DeallocatedHoursBy.Agent), num(v.DeallocatedHoursBy.Autoscale), num(v.DeallocatedHoursBy.Other), num(v.Hours.Stopped), money(v.Saved), money(v.Leaked)}})
 		d.VMBars = append(d.VMBars, vb)
 		for _, f := range v.Findings {
 			d.Findings = append(d.Findings, finding{VM: v.Name, Kind: f.Kind, Message: f.Message})
