@@ -174,3 +174,6 @@ func TestWeekGolden(t *testing.T) {
 		t.Errorf("id %v is not the VM's resource id", vm["id"])
 	}
 }
+
+// DefaultTestRetry retries fast against the fakes.
+var DefaultTestRetry = policy.RetryOptions{MaxRetries: 3, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 2 * time.Second}
