@@ -66,7 +66,7 @@ The Activity Log keeps 90 days. The identity needs Reader on the pool's and the 
 	fs.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML page to `FILE`")
 	fs.StringVar(&opts.CSV, "csv", "", "also write one CSV row per VM to `FILE`")
 	fs.StringVar(&opts.PricesEndpoint, "prices-endpoint", "", "Retail Prices API `URL` override (loopback http only, for tests)")
-	fs.StringArrayVar(&opts.Rates, "rate", nil, "hourly price `SIZE=USD_PER_HOUR` for a VM size (negotiated prices), e.g. Standard_D4s_v5=0.19; repeatable")
+	fs.StringArrayVar(&opts.Rates, "rate", nil, "`SIZE=USD` hourly price for a VM size (negotiated prices), e.g. Standard_D4s_v5=0.19; repeatable")
 	fs.BoolVar(&opts.Force, "force", false, "overwrite the --html and --csv files when they exist")
 	return cmd
 }
@@ -74,7 +74,7 @@ The Activity Log keeps 90 days. The identity needs Reader on the pool's and the 
 // New is the registration hook for commands.go.
 func New(f *cmdutil.Factory) *cobra.Command { return NewCmdReport(f, nil) }
 
-var sizeRe = regexp.MustCompile(`^(Standard|Basic)_[A-Za-z0-9_-]{1,60}$`)
+var sizeRe = regexp.MustCompile(`(?i)^(Standard|Basic)_[A-Za-z0-9_-]{1,60}$`)
 
 // parseRates checks every --rate SIZE=USD_PER_HOUR.
 func parseRates(raw []string) (map[string]float64, error) {
