@@ -44,10 +44,13 @@ type ActivityLog struct {
 	Now time.Time
 	// PageSize is the number of events per page (default 200).
 	PageSize int
-	mu       sync.Mutex
-	events   []event
-	seq      int
-	filters  []string
+	// Forbidden makes every request answer 403 AuthorizationFailed (an
+	// identity without read access to the Activity Log).
+	Forbidden bool
+	mu        sync.Mutex
+	events    []event
+	seq       int
+	filters   []string
 	// answers caches each filter's matching events, newest first (a
 	// 1,000-VM month is 210,000 events and 900 pages).
 	answers map[string][]map[string]any
@@ -241,6 +244,10 @@ func (a *ActivityLog) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if v := q.Get("api-version"); v != ActivityLogAPIVersion {
 		armErr(w, 400, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid. The supported versions are '%s'.", v, ActivityLogAPIVersion))
+		return
+	}
+	if a.Forbidden {
+		armErr(w, 403, "AuthorizationFailed", "The client '00000000-0000-0000-0000-000000000000' does not have authorization to perform action 'Microsoft.Insights/eventtypes/values/read' over scope '/subscriptions/"+a.pool.Subscription+"'.")
 		return
 	}
 	filter := q.Get("$filter")

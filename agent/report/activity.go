@@ -3,8 +3,8 @@ package report
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -84,10 +84,7 @@ func readActivityLog(ctx context.Context, c *armvm.Client, o Options, groups []s
 			return nil
 		})
 		if err != nil {
-			if se, ok := err.(*armvm.StatusError); ok && se.StatusCode == http.StatusBadRequest {
-				return nil, n, fmt.Errorf("reading the Activity Log of resource group %s: %w", rg, err)
-			}
-			return nil, n, fmt.Errorf("reading the Activity Log of resource group %s (the identity needs Microsoft.Insights/eventtypes/values/read, e.g. the Reader role, on it): %w", rg, err)
+			return nil, n, fmt.Errorf("reading the Activity Log of resource group %s: %w", rg, readerHint(err, "Microsoft.Insights/eventtypes/values/read"))
 		}
 	}
 	for k := range out {
@@ -118,4 +115,14 @@ type rawEvent struct {
 func claim(m map[string]any, k string) string {
 	s, _ := m[k].(string)
 	return s
+}
+
+// readerHint replaces armvm's authorization advice (which is about the
+// agent's deallocate role) with what the report needs: read access.
+func readerHint(err error, action string) error {
+	var ae *armvm.AuthorizationError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("not authorized (%s): the identity running avdgen report needs %s, e.g. the Reader role, on the host pool's and the VMs' resource groups (az role assignment create --assignee <you> --role Reader --scope /subscriptions/<sub>/resourceGroups/<rg>)", ae.Message, action)
+	}
+	return err
 }

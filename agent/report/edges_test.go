@@ -219,3 +219,14 @@ func TestTableNamesEverything(t *testing.T) {
 		}
 	}
 }
+
+// TestForbiddenActivityLogAsksForReader: a 403 names the missing read
+// permission and the Reader role, not the agent's deallocate role.
+func TestForbiddenActivityLogAsksForReader(t *testing.T) {
+	w := fakereport.NewWeek(t)
+	w.Log.Forbidden = true
+	_, err := Run(context.Background(), armtest.Client(t, w.ARM.URL), weekOptions(t, w))
+	if err == nil || !strings.Contains(err.Error(), "needs Microsoft.Insights/eventtypes/values/read, e.g. the Reader role") || strings.Contains(err.Error(), "rbac apply") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -202,13 +202,13 @@ func Run(ctx context.Context, c *armvm.Client, o Options) (*Report, error) {
 	}
 	hosts, err := pool.SessionHosts(ctx, c, o.Pool)
 	if err != nil {
-		return nil, err
+		return nil, readerHint(err, "Microsoft.DesktopVirtualization/hostpools/sessionhosts/read")
 	}
 	progress("session hosts: %d", len(hosts))
 	groups := pool.Groups(hosts)
 	vms, err := pool.ListVMs(ctx, c, o.Pool.Subscription, groups)
 	if err != nil {
-		return nil, err
+		return nil, readerHint(err, "Microsoft.Compute/virtualMachines/read")
 	}
 	if needModel(hosts, vms) {
 		// A subscription-wide status list may carry no model (size,
@@ -296,7 +296,7 @@ func checkPersonal(ctx context.Context, c *armvm.Client, r pool.Ref) error {
 			r.HostPool, r.ResourceGroup, r.Subscription, se.Code, r.ResourceGroup)}
 	}
 	if err != nil {
-		return fmt.Errorf("reading host pool %s: %w", r.HostPool, err)
+		return fmt.Errorf("reading host pool %s: %w", r.HostPool, readerHint(err, "Microsoft.DesktopVirtualization/hostpools/read"))
 	}
 	if !strings.EqualFold(hp.Properties.HostPoolType, "Personal") {
 		return &InputError{Msg: fmt.Sprintf("--host-pool %q: a %s host pool; avdgen report covers personal host pools only (hostPoolType Personal)", r.HostPool, orUnknown(hp.Properties.HostPoolType))}
