@@ -88,7 +88,7 @@ func New(t testing.TB, sub, poolRG, hostPool string, vms []*VM) *Server {
 }
 
 // Throttle makes the next n requests of a class answer 429 Retry-After: 1.
-// Classes: hostPool, sessionHosts, listVMs, patchVM, deallocate, roleDefinition, listAssignments, putAssignment.
+// Classes: hostPool, sessionHosts, listVMs, instanceView, patchVM, deallocate, roleDefinition, listAssignments, putAssignment.
 func (s *Server) Throttle(class string, n int) { s.mu.Lock(); s.throttle[class] = n; s.mu.Unlock() }
 
 // FailPatch makes the identity PATCH of the named VM fail with 400.
@@ -213,6 +213,8 @@ func (s *Server) route(r *http.Request) (string, http.HandlerFunc) {
 		return "listVMs", func(w http.ResponseWriter, r *http.Request) { s.listVMs(w, r, p[3]) }
 	case r.Method == "PATCH" && len(p) == 8 && strings.EqualFold(p[6], "virtualMachines"):
 		return "patchVM", func(w http.ResponseWriter, r *http.Request) { s.patchVM(w, r, p[3], p[7]) }
+	case r.Method == "GET" && len(p) == 9 && strings.EqualFold(p[6], "virtualMachines") && p[8] == "instanceView":
+		return "instanceView", func(w http.ResponseWriter, r *http.Request) { s.instanceView(w, p[3], p[7]) }
 	case r.Method == "POST" && len(p) == 9 && p[8] == "deallocate":
 		return "deallocate", func(w http.ResponseWriter, r *http.Request) { s.deallocate(w, p[3], p[7]) }
 	case strings.Contains(low, "/providers/microsoft.authorization/roledefinitions/"):
@@ -374,6 +376,22 @@ func (s *Server) patchVM(w http.ResponseWriter, r *http.Request, rg, name string
 		v.SystemPrincipal = fmt.Sprintf("00000000-0000-4000-8000-%012d", s.nextPrincipal)
 	}
 	writeJSON(w, 200, s.vmJSON(v, false))
+}
+
+func (s *Server) instanceView(w http.ResponseWriter, rg, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.vm(rg, name)
+	if v == nil {
+		armErr(w, 404, "ResourceNotFound", name)
+		return
+	}
+	prov := v.Provisioning
+	if prov == "" {
+		prov = "succeeded"
+	}
+	writeJSON(w, 200, map[string]any{"computerName": v.Name, "osName": "Windows 11 Enterprise", "statuses": []map[string]string{
+		{"code": "ProvisioningState/" + prov, "level": "Info"}, {"code": "PowerState/" + v.Power, "level": "Info"}}})
 }
 
 func (s *Server) deallocate(w http.ResponseWriter, rg, name string) {

@@ -29,12 +29,15 @@ func requests(w *fakereport.Week) int { return w.ARM.Total() + w.Prices.Requests
 // TestRequestBudget12VMs7Days: a 12-host pool over a week, every host
 // started and deallocated daily, costs fewer than 80 requests: host pool,
 // session hosts, VM list, Activity Log pages (200 events each) and one
-// Retail Prices query per size.
+// Retail Prices query per size; no per-VM read (every VM has events).
 func TestRequestBudget12VMs7Days(t *testing.T) {
 	w, rep := busyRun(t, 12, 1, 7)
 	// 12 VMs x 7 days: started 08:00+i min, deallocated 17:00+i min: 9 h running a day.
 	if v := rep.VMs[0]; v.Hours.Running != 63 || v.DeallocatedHoursBy.Agent != 168-63-8 || v.DeallocatedHoursBy.Other != 8 {
 		t.Errorf("avd-00000: %+v %+v", v.Hours, v.DeallocatedHoursBy)
+	}
+	if n := w.ARM.Count("instanceView"); n != 0 {
+		t.Errorf("%d instance view reads for VMs that all have power events", n)
 	}
 	if n := requests(w); n >= 80 {
 		t.Errorf("%d requests for 12 VMs over 7 days, budget < 80", n)

@@ -206,29 +206,31 @@ func Run(ctx context.Context, c *armvm.Client, o Options) (*Report, error) {
 	}
 	progress("session hosts: %d", len(hosts))
 	groups := pool.Groups(hosts)
-	vms, err := pool.ListVMs(ctx, c, o.Pool.Subscription, groups)
+	// The model (size, region, licence, identity) from one paged list per
+	// resource group. Not $expand=instanceView: Compute accepts that on a
+	// resource-group list only together with a scale-set $filter.
+	vms, err := pool.ListVMsWithIdentity(ctx, c, o.Pool.Subscription, groups)
 	if err != nil {
 		return nil, readerHint(err, "Microsoft.Compute/virtualMachines/read")
-	}
-	if needModel(hosts, vms) {
-		// A subscription-wide status list may carry no model (size,
-		// licence): read the groups' models as well.
-		models, err := pool.ListVMsWithIdentity(ctx, c, o.Pool.Subscription, groups)
-		if err != nil {
-			return nil, err
-		}
-		for k, m := range models {
-			if v, ok := vms[k]; ok {
-				m.PowerState, m.ProvisioningState = v.PowerState, v.ProvisioningState
-			}
-			vms[k] = m
-		}
 	}
 	progress("VMs read: %d", len(vms))
 	events, n, err := readActivityLog(ctx, c, o, groups, progress)
 	rep.Pages.ActivityLog = n
 	if err != nil {
 		return nil, err
+	}
+	// The current power state matters only for a VM without a Succeeded
+	// power event in the window: read those VMs' instance views, one GET each.
+	for _, h := range hosts {
+		k := pool.Key(h.ResourceID)
+		vm, ok := vms[k]
+		if !ok || hasChange(events[k]) {
+			continue
+		}
+		if vm.PowerState, err = powerState(ctx, c, vm.ID); err != nil {
+			return nil, err
+		}
+		vms[k] = vm
 	}
 	rates, n, err := lookUpRates(ctx, o, hosts, vms, progress)
 	rep.Pages.Prices = n
@@ -273,13 +275,31 @@ func Run(ctx context.Context, c *armvm.Client, o Options) (*Report, error) {
 	return rep, nil
 }
 
-func needModel(hosts []pool.SessionHost, vms map[string]pool.VM) bool {
-	for _, h := range hosts {
-		if v, ok := vms[pool.Key(h.ResourceID)]; ok && v.Size == "" {
+func hasChange(events []Event) bool {
+	for _, e := range events {
+		if strings.EqualFold(e.Status, "Succeeded") {
 			return true
 		}
 	}
 	return false
+}
+
+// powerState reads one VM's instance view (PowerState/..., "" if absent).
+func powerState(ctx context.Context, c *armvm.Client, id string) (string, error) {
+	var iv struct {
+		Statuses []struct {
+			Code string `json:"code"`
+		} `json:"statuses"`
+	}
+	if _, err := c.Do(ctx, http.MethodGet, c.URL(id+"/instanceView", "api-version="+pool.ComputeAPIVersion), nil, &iv); err != nil {
+		return "", fmt.Errorf("reading the power state of %s: %w", vmName(id), readerHint(err, "Microsoft.Compute/virtualMachines/instanceView/read"))
+	}
+	for _, s := range iv.Statuses {
+		if strings.HasPrefix(s.Code, "PowerState/") {
+			return s.Code, nil
+		}
+	}
+	return "", nil
 }
 
 func checkPersonal(ctx context.Context, c *armvm.Client, r pool.Ref) error {

@@ -64,7 +64,7 @@ func val(p *float64) float64 {
 // (fakereport.NewWeek tells what happened) against arithmetic done here by
 // hand, not by the code under test.
 func TestWeekFiguresComputedByHand(t *testing.T) {
-	_, rep := runWeek(t)
+	w, rep := runWeek(t)
 	type want struct {
 		run, deal, stop, agent, autoscale, other float64
 		rate, saved, leaked, overpay             float64
@@ -130,6 +130,11 @@ func TestWeekFiguresComputedByHand(t *testing.T) {
 	}
 	if len(rep.Incomplete) != 1 || rep.Incomplete[0].VM != "vm-noprice" || !strings.Contains(rep.Incomplete[0].Reason, "--rate Standard_E2s_v5=") {
 		t.Errorf("incomplete: %+v", rep.Incomplete)
+	}
+	// Only the three VMs without a Succeeded power event need their current
+	// state: one instance view GET each, and no VM list with instance views.
+	if n := w.ARM.Count("instanceView"); n != 3 {
+		t.Errorf("%d instance view reads, want 3 (vm-never, vm-idle, vm-noprice)", n)
 	}
 	never := byName(rep, "vm-never")
 	if !strings.Contains(never.Findings[1].Message, "Forbidden") || !strings.Contains(never.Findings[1].Message, "by agent") {
