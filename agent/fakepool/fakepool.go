@@ -32,6 +32,13 @@ type VM struct {
 	// means the VM has none.
 	SystemPrincipal string
 	UserAssigned    []string
+	// Size is hardwareProfile.vmSize (default Standard_D4s_v5), Location the
+	// region (default westeurope), LicenseType the licenseType property
+	// (empty: none). Image is the marketplace offer (default
+	// windows-11 from MicrosoftWindowsDesktop); OSType defaults to Windows.
+	Size, Location, LicenseType string
+	ImagePublisher, Image       string
+	OSType                      string
 }
 
 // Assignment is a role assignment.
@@ -52,11 +59,30 @@ type Server struct {
 	failPatch, failAssign map[string]bool
 	counts                map[string]int
 	nextPrincipal         int
+	// HostPoolType is what GET on the host pool answers (default Personal).
+	HostPoolType string
+	extra        []route
+}
+
+type route struct {
+	class string
+	match func(*http.Request) bool
+	h     http.HandlerFunc
+}
+
+// Route adds a request class the fake answers with h (another ARM provider
+// on the same endpoint, such as the Activity Log). Extra routes are
+// counted, throttled and checked for api-version and a bearer token like
+// the fake's own, and take precedence over them.
+func (s *Server) Route(class string, match func(*http.Request) bool, h http.HandlerFunc) {
+	s.mu.Lock()
+	s.extra = append(s.extra, route{class, match, h})
+	s.mu.Unlock()
 }
 
 // New starts a fake for sub/poolRG/hostPool with vms.
 func New(t testing.TB, sub, poolRG, hostPool string, vms []*VM) *Server {
-	s := &Server{t: t, Subscription: sub, PoolRG: poolRG, HostPool: hostPool, PageSize: 100, vms: vms,
+	s := &Server{t: t, Subscription: sub, PoolRG: poolRG, HostPool: hostPool, PageSize: 100, vms: vms, HostPoolType: "Personal",
 		roleDefs: map[string]json.RawMessage{}, throttle: map[string]int{}, failPatch: map[string]bool{}, failAssign: map[string]bool{}, counts: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -64,7 +90,7 @@ func New(t testing.TB, sub, poolRG, hostPool string, vms []*VM) *Server {
 }
 
 // Throttle makes the next n requests of a class answer 429 Retry-After: 1.
-// Classes: sessionHosts, listVMs, patchVM, deallocate, roleDefinition, listAssignments, putAssignment.
+// Classes: hostPool, sessionHosts, listVMs, instanceView, patchVM, deallocate, roleDefinition, listAssignments, putAssignment.
 func (s *Server) Throttle(class string, n int) { s.mu.Lock(); s.throttle[class] = n; s.mu.Unlock() }
 
 // FailPatch makes the identity PATCH of the named VM fail with 400.
@@ -156,6 +182,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		armErr(w, 429, "TooManyRequests", "throttled by the fake")
 		return
 	}
+	// ARM refuses every request without an api-version, before routing.
+	if r.URL.Query().Get("api-version") == "" {
+		armErr(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+		return
+	}
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
 		s.t.Errorf("fakepool: %s %s without a bearer token", r.Method, r.URL.Path)
 	}
@@ -177,7 +208,17 @@ var apiVersions = map[string][]string{
 func (s *Server) route(r *http.Request) (string, http.HandlerFunc) {
 	p := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	low := strings.ToLower(r.URL.Path)
+	s.mu.Lock()
+	extra := append([]route(nil), s.extra...)
+	s.mu.Unlock()
+	for _, e := range extra {
+		if e.match(r) {
+			return e.class, e.h
+		}
+	}
 	switch {
+	case r.Method == "GET" && len(p) == 8 && strings.EqualFold(p[5], "Microsoft.DesktopVirtualization") && strings.EqualFold(p[6], "hostPools"):
+		return "hostPool", func(w http.ResponseWriter, r *http.Request) { s.hostPool(w, p[3], p[7]) }
 	case r.Method == "GET" && strings.HasSuffix(low, "/providers/microsoft.desktopvirtualization/hostpools/"+strings.ToLower(s.HostPool)+"/sessionhosts"):
 		return "sessionHosts", s.sessionHosts
 	case r.Method == "GET" && len(p) == 5 && strings.HasSuffix(low, "/providers/microsoft.compute/virtualmachines"):
@@ -186,6 +227,8 @@ func (s *Server) route(r *http.Request) (string, http.HandlerFunc) {
 		return "listVMs", func(w http.ResponseWriter, r *http.Request) { s.listVMs(w, r, p[3]) }
 	case r.Method == "PATCH" && len(p) == 8 && strings.EqualFold(p[6], "virtualMachines"):
 		return "patchVM", func(w http.ResponseWriter, r *http.Request) { s.patchVM(w, r, p[3], p[7]) }
+	case r.Method == "GET" && len(p) == 9 && strings.EqualFold(p[6], "virtualMachines") && p[8] == "instanceView":
+		return "instanceView", func(w http.ResponseWriter, r *http.Request) { s.instanceView(w, p[3], p[7]) }
 	case r.Method == "POST" && len(p) == 9 && p[8] == "deallocate":
 		return "deallocate", func(w http.ResponseWriter, r *http.Request) { s.deallocate(w, p[3], p[7]) }
 	case strings.Contains(low, "/providers/microsoft.authorization/roledefinitions/"):
@@ -214,6 +257,21 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, items []any) {
 	writeJSON(w, 200, body)
 }
 
+func (s *Server) hostPool(w http.ResponseWriter, rg, name string) {
+	if !strings.EqualFold(rg, s.PoolRG) || !strings.EqualFold(name, s.HostPool) {
+		armErr(w, 404, "ResourceNotFound", fmt.Sprintf("The Resource 'Microsoft.DesktopVirtualization/hostPools/%s' under resource group '%s' was not found.", name, rg))
+		return
+	}
+	writeJSON(w, 200, map[string]any{
+		"id":       fmt.Sprintf("/subscriptions/%s/resourcegroups/%s/providers/Microsoft.DesktopVirtualization/hostpools/%s", s.Subscription, s.PoolRG, s.HostPool),
+		"name":     s.HostPool,
+		"type":     "Microsoft.DesktopVirtualization/hostpools",
+		"location": "westeurope",
+		"properties": map[string]any{"hostPoolType": s.HostPoolType, "loadBalancerType": "Persistent",
+			"personalDesktopAssignmentType": "Automatic", "preferredAppGroupType": "Desktop"},
+	})
+}
+
 func (s *Server) sessionHosts(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var items []any
@@ -228,7 +286,15 @@ func (s *Server) sessionHosts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) vmJSON(v *VM, status bool) map[string]any {
-	props := map[string]any{"provisioningState": "Succeeded"}
+	props := map[string]any{"provisioningState": "Succeeded",
+		"hardwareProfile": map[string]any{"vmSize": or(v.Size, "Standard_D4s_v5")},
+		"storageProfile": map[string]any{
+			"imageReference": map[string]any{"publisher": or(v.ImagePublisher, "MicrosoftWindowsDesktop"), "offer": or(v.Image, "windows-11"), "sku": "win11-24h2-ent", "version": "latest"},
+			"osDisk":         map[string]any{"osType": or(v.OSType, "Windows"), "createOption": "FromImage"},
+		}}
+	if v.LicenseType != "" {
+		props["licenseType"] = v.LicenseType
+	}
 	if status {
 		prov := v.Provisioning
 		if prov == "" {
@@ -238,7 +304,7 @@ func (s *Server) vmJSON(v *VM, status bool) map[string]any {
 			{"code": "ProvisioningState/" + prov}, {"code": "PowerState/" + v.Power},
 		}}
 	}
-	out := map[string]any{"id": s.VMID(v), "name": v.Name, "location": "westeurope", "tags": v.Tags, "properties": props}
+	out := map[string]any{"id": s.VMID(v), "name": v.Name, "location": or(v.Location, "westeurope"), "tags": v.Tags, "properties": props}
 	var types []string
 	ident := map[string]any{}
 	if v.SystemPrincipal != "" {
@@ -326,6 +392,22 @@ func (s *Server) patchVM(w http.ResponseWriter, r *http.Request, rg, name string
 	writeJSON(w, 200, s.vmJSON(v, false))
 }
 
+func (s *Server) instanceView(w http.ResponseWriter, rg, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.vm(rg, name)
+	if v == nil {
+		armErr(w, 404, "ResourceNotFound", name)
+		return
+	}
+	prov := v.Provisioning
+	if prov == "" {
+		prov = "succeeded"
+	}
+	writeJSON(w, 200, map[string]any{"computerName": v.Name, "osName": "Windows 11 Enterprise", "statuses": []map[string]string{
+		{"code": "ProvisioningState/" + prov, "level": "Info"}, {"code": "PowerState/" + v.Power, "level": "Info"}}})
+}
+
 func (s *Server) deallocate(w http.ResponseWriter, rg, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -402,6 +484,13 @@ func (s *Server) putAssignment(w http.ResponseWriter, r *http.Request) {
 	}
 	s.assignments = append(s.assignments, Assignment{Principal: body.Properties.PrincipalID, RoleDefinition: body.Properties.RoleDefinitionID, Scope: scope})
 	writeJSON(w, 201, map[string]any{"properties": body.Properties})
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
 
 // Pool builds n VMs spread over groups resource groups, every tenth stopped.

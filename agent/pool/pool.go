@@ -99,6 +99,11 @@ type VM struct {
 	PowerState        string // e.g. PowerState/stopped
 	ProvisioningState string // e.g. ProvisioningState/succeeded
 	Identity          *Identity
+	// Model properties (what `avdgen report` prices): hardwareProfile.vmSize,
+	// location, licenseType, storageProfile.osDisk.osType and the image.
+	Size, Location, LicenseType string
+	OSType                      string
+	ImagePublisher, ImageOffer  string
 }
 
 // HasTag reports tag name=value, both compared case-insensitively after
@@ -149,9 +154,23 @@ func listVMs(ctx context.Context, c *armvm.Client, sub string, groups []string, 
 		var page []struct {
 			ID       string            `json:"id"`
 			Name     string            `json:"name"`
+			Location string            `json:"location"`
 			Tags     map[string]string `json:"tags"`
 			Identity *Identity         `json:"identity"`
 			Props    struct {
+				LicenseType     string `json:"licenseType"`
+				HardwareProfile struct {
+					VMSize string `json:"vmSize"`
+				} `json:"hardwareProfile"`
+				StorageProfile struct {
+					ImageReference struct {
+						Publisher string `json:"publisher"`
+						Offer     string `json:"offer"`
+					} `json:"imageReference"`
+					OSDisk struct {
+						OSType string `json:"osType"`
+					} `json:"osDisk"`
+				} `json:"storageProfile"`
 				InstanceView *struct {
 					Statuses []struct {
 						Code string `json:"code"`
@@ -164,7 +183,10 @@ func listVMs(ctx context.Context, c *armvm.Client, sub string, groups []string, 
 		}
 		for _, p := range page {
 			_, rg, _, _ := ParseVMID(p.ID)
-			vm := VM{ID: p.ID, Name: p.Name, ResourceGroup: rg, Tags: p.Tags, Identity: p.Identity}
+			vm := VM{ID: p.ID, Name: p.Name, ResourceGroup: rg, Tags: p.Tags, Identity: p.Identity,
+				Size: p.Props.HardwareProfile.VMSize, Location: p.Location, LicenseType: p.Props.LicenseType,
+				OSType: p.Props.StorageProfile.OSDisk.OSType, ImagePublisher: p.Props.StorageProfile.ImageReference.Publisher,
+				ImageOffer: p.Props.StorageProfile.ImageReference.Offer}
 			if p.Props.InstanceView != nil {
 				for _, s := range p.Props.InstanceView.Statuses {
 					switch {

@@ -25,7 +25,7 @@ import (
 // SystemFactory is the Factory of a real run: real streams, clock and network.
 func SystemFactory() *cmdutil.Factory {
 	return &cmdutil.Factory{
-		IO:        &cmdutil.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, IsTerminal: isTerminal(os.Stdout)},
+		IO:        &cmdutil.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, IsTerminal: isTerminal(os.Stdout), ErrIsTerminal: isTerminal(os.Stderr)},
 		Now:       time.Now,
 		Sleep:     imds.SleepContext,
 		Getenv:    os.Getenv,

@@ -8,6 +8,7 @@ import (
 	"github.com/avdgen/avdgen/cmd/avdgen/app/initcmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/intunecmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/rbaccmd"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/reportcmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/sweepcmd"
 )
 
@@ -19,5 +20,6 @@ func commands() []func(*cmdutil.Factory) *cobra.Command {
 		intunecmd.New,
 		rbaccmd.New,
 		sweepcmd.New,
+		reportcmd.New,
 	}
 }

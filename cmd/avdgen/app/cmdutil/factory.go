@@ -24,6 +24,9 @@ type IOStreams struct {
 	ErrOut io.Writer
 	// IsTerminal is true when Out is an interactive terminal (progress output).
 	IsTerminal bool
+	// ErrIsTerminal is true when ErrOut is an interactive terminal (progress
+	// lines on stderr, as `avdgen report` prints them).
+	ErrIsTerminal bool
 }
 
 // Factory is injected into every command constructor.
