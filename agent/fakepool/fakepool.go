@@ -190,7 +190,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
 		s.t.Errorf("fakepool: %s %s without a bearer token", r.Method, r.URL.Path)
 	}
-	if !fakeapi.ARMVersionOK(w, r, apiVersions[class]) {
+	// A class added with Route checks its own provider's api-versions.
+	if versions, builtIn := apiVersions[class]; builtIn && !fakeapi.ARMVersionOK(w, r, versions) {
 		return
 	}
 	handler(w, r)
@@ -199,8 +200,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 // apiVersions are the api-versions Azure documents for each class of
 // request (fakeapi): anything else gets ARM's 400.
 var apiVersions = map[string][]string{
-	"sessionHosts": fakeapi.DesktopVirtualization,
-	"listVMs":      fakeapi.Compute, "patchVM": fakeapi.Compute, "deallocate": fakeapi.Compute,
+	"hostPool": fakeapi.DesktopVirtualization, "sessionHosts": fakeapi.DesktopVirtualization,
+	"instanceView": fakeapi.Compute, "listVMs": fakeapi.Compute, "patchVM": fakeapi.Compute, "deallocate": fakeapi.Compute,
 	"roleDefinition": fakeapi.Authorization, "putRoleDefinition": fakeapi.Authorization,
 	"listAssignments": fakeapi.Authorization, "putAssignment": fakeapi.Authorization,
 }

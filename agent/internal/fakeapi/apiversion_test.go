@@ -39,6 +39,9 @@ func TestFakesRefuseUnknownAPIVersions(t *testing.T) {
 		{"session hosts, unknown", "GET", pool.URL + "/subscriptions/sub/resourceGroups/rg-pool/providers/Microsoft.DesktopVirtualization/hostPools/hp/sessionHosts?api-version=1999-01-01", 400, `"code":"InvalidApiVersionParameter"`},
 		{"session hosts, documented", "GET", pool.URL + "/subscriptions/sub/resourceGroups/rg-pool/providers/Microsoft.DesktopVirtualization/hostPools/hp/sessionHosts?api-version=2024-04-03", 200, `"value"`},
 		{"VM list, none", "GET", pool.URL + "/subscriptions/sub/resourceGroups/rg-avd-00/providers/Microsoft.Compute/virtualMachines", 400, `"code":"MissingApiVersionParameter"`},
+		{"host pool, unknown", "GET", pool.URL + "/subscriptions/sub/resourceGroups/rg-pool/providers/Microsoft.DesktopVirtualization/hostPools/hp?api-version=2024-07-01", 400, `"code":"InvalidApiVersionParameter"`},
+		{"host pool, documented", "GET", pool.URL + "/subscriptions/sub/resourceGroups/rg-pool/providers/Microsoft.DesktopVirtualization/hostPools/hp?api-version=2024-04-03", 200, `"hostPoolType"`},
+		{"instance view, unknown", "GET", pool.URL + "/subscriptions/sub/resourceGroups/rg-avd-00/providers/Microsoft.Compute/virtualMachines/avd-0/instanceView?api-version=2024-04-03", 400, `"code":"InvalidApiVersionParameter"`},
 		{"role assignments, Compute's version", "GET", pool.URL + "/subscriptions/sub/resourceGroups/rg-avd-00/providers/Microsoft.Authorization/roleAssignments?api-version=2024-07-01", 400, `"code":"InvalidApiVersionParameter"`},
 	} {
 		req, _ := http.NewRequest(c.method, c.url, nil)
