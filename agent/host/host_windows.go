@@ -29,6 +29,7 @@ var (
 	procWTSQuerySessionInformationW = modwtsapi32.NewProc("WTSQuerySessionInformationW")
 	procGetSystemMetrics            = moduser32.NewProc("GetSystemMetrics")
 	procGetTickCount64              = windows.NewLazySystemDLL("kernel32.dll").NewProc("GetTickCount64")
+	procQueryUnbiasedInterruptTime  = windows.NewLazySystemDLL("kernel32.dll").NewProc("QueryUnbiasedInterruptTime")
 	procEvtQuery                    = modwevtapi.NewProc("EvtQuery")
 	procEvtNext                     = modwevtapi.NewProc("EvtNext")
 	procEvtRender                   = modwevtapi.NewProc("EvtRender")
@@ -39,6 +40,7 @@ const (
 	smShuttingDown           = 0x2000 // SM_SHUTTINGDOWN
 	wtsUserName              = 5      // WTS_INFO_CLASS WTSUserName
 	wtsDomainName            = 7      // WTSDomainName
+	wtsSessionInfo           = 24     // WTSSessionInfo: a WTSINFOW
 	evtQueryChannelPath      = 0x1
 	evtQueryReverseDirection = 0x200
 	evtRenderEventXML        = 1
@@ -87,9 +89,49 @@ func (winProbe) Sessions() ([]Session, error) {
 			return nil, fmt.Errorf("WTSQuerySessionInformation(session %d): %w", si.SessionID, err)
 		}
 		s.User = user
+		if user != "" {
+			s.LogonTime, _ = sessionLogonTime(si.SessionID)
+		}
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// wtsInfo is WTSINFOW (wtsapi32.h): WINSTATIONNAME_LENGTH 32,
+// DOMAIN_LENGTH 17, USERNAME_LENGTH 20; the LARGE_INTEGERs are FILETIMEs.
+type wtsInfo struct {
+	State, SessionID                                                   uint32
+	IncomingBytes, OutgoingBytes                                       uint32
+	IncomingFrames, OutgoingFrames                                     uint32
+	IncomingCompressedBytes, OutgoingCompressedBytes                   uint32
+	WinStationName                                                     [32]uint16
+	Domain                                                             [17]uint16
+	UserName                                                           [21]uint16
+	ConnectTime, DisconnectTime, LastInputTime, LogonTime, CurrentTime int64
+}
+
+// WTSINFOW is 216 bytes on 64-bit Windows; the build fails if the layout drifts.
+var _ [216]byte = [unsafe.Sizeof(wtsInfo{})]byte{}
+
+// sessionLogonTime is the session's WTSINFO LogonTime (zero when nobody
+// signed in). It only tells one logon from the next with the same id (the
+// one-decision-per-logoff rule), never whether a session holds the VM, so
+// Sessions ignores its errors.
+func sessionLogonTime(id uint32) (time.Time, error) {
+	var buf *wtsInfo
+	var n uint32
+	r, _, err := procWTSQuerySessionInformationW.Call(0, uintptr(id), wtsSessionInfo, uintptr(unsafe.Pointer(&buf)), uintptr(unsafe.Pointer(&n)))
+	if r == 0 {
+		if sessionGone(err) {
+			return time.Time{}, fmt.Errorf("%w: %v", ErrSessionGone, err)
+		}
+		return time.Time{}, fmt.Errorf("WTSQuerySessionInformation(session %d, WTSSessionInfo): %v", id, err)
+	}
+	defer windows.WTSFreeMemory(uintptr(unsafe.Pointer(buf)))
+	if buf == nil || n < uint32(unsafe.Sizeof(wtsInfo{})) {
+		return time.Time{}, fmt.Errorf("WTSQuerySessionInformation(session %d, WTSSessionInfo): %d bytes, want %d", id, n, unsafe.Sizeof(wtsInfo{}))
+	}
+	return FiletimeToTime(buf.LogonTime), nil
 }
 
 func sessionString(id uint32, class uint32) (string, error) {
@@ -105,6 +147,9 @@ func sessionString(id uint32, class uint32) (string, error) {
 	defer windows.WTSFreeMemory(uintptr(unsafe.Pointer(buf)))
 	return windows.UTF16PtrToString(buf), nil
 }
+
+// LogonTime is WTSQuerySessionInformationW(WTSSessionInfo).LogonTime.
+func (winProbe) LogonTime(id uint32) (time.Time, error) { return sessionLogonTime(id) }
 
 // ShuttingDown reports GetSystemMetrics(SM_SHUTTINGDOWN).
 func (winProbe) ShuttingDown() bool {
@@ -240,6 +285,20 @@ func renderXML(ev uintptr) (string, error) {
 func (winProbe) Uptime() (time.Duration, error) {
 	up, _, _ := procGetTickCount64.Call()
 	return time.Duration(up) * time.Millisecond, nil
+}
+
+// Awake is QueryUnbiasedInterruptTime: 100 ns units since boot, time in
+// sleep and hibernation left out.
+func (winProbe) Awake() (time.Duration, error) {
+	if err := procQueryUnbiasedInterruptTime.Find(); err != nil {
+		return 0, err
+	}
+	var t uint64
+	r, _, err := procQueryUnbiasedInterruptTime.Call(uintptr(unsafe.Pointer(&t)))
+	if r == 0 {
+		return 0, fmt.Errorf("QueryUnbiasedInterruptTime: %v", err)
+	}
+	return time.Duration(t) * 100, nil
 }
 
 // Servicing: TrustedInstaller (Windows Modules Installer, which installs

@@ -181,3 +181,18 @@ func TestSafeFile(t *testing.T) {
 		t.Error("group/other-writable file accepted")
 	}
 }
+
+func TestFiletimeToTime(t *testing.T) {
+	// 2024-12-27T00:00:00Z is 133797312000000000 100 ns ticks after 1601-01-01.
+	if got, want := FiletimeToTime(133797312000000000), time.Date(2024, 12, 27, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if got := FiletimeToTime(116444736000000001); !got.Equal(time.Unix(0, 100)) {
+		t.Errorf("one tick after 1970: %s", got)
+	}
+	for _, zero := range []int64{0, -1, 116444736000000000} {
+		if got := FiletimeToTime(zero); !got.IsZero() {
+			t.Errorf("FiletimeToTime(%d) = %s, want zero", zero, got)
+		}
+	}
+}

@@ -72,7 +72,11 @@ func (p *fakeProbe) Servicing() (string, string, error) {
 }
 func (p *fakeProbe) SessionHost() (bool, error)     { p.call("host"); return !p.notHost, p.hostErr }
 func (p *fakeProbe) Uptime() (time.Duration, error) { return p.uptime, nil }
-func (p *fakeProbe) ArcSignals() ([]string, error)  { return p.arc, nil }
+func (p *fakeProbe) Awake() (time.Duration, error)  { return p.uptime, nil }
+func (p *fakeProbe) LogonTime(uint32) (time.Time, error) {
+	return time.Time{}, host.ErrSessionGone
+}
+func (p *fakeProbe) ArcSignals() ([]string, error) { return p.arc, nil }
 
 type fakeReadiness struct {
 	values map[string]uint32
@@ -667,6 +671,7 @@ func TestIdleCommand(t *testing.T) {
 		t.Fatalf("exit %d: %q", code, h.out.String())
 	}
 	h.env.Now = func() time.Time { return time.Date(2026, 11, 22, 12, 31, 0, 0, time.UTC) }
+	h.probe.uptime += 31 * time.Minute // awake all along
 	h.out.Reset()
 	if code := h.run("idle"); code != ExitOK || h.fake.Count("POST", "/deallocate") != 1 {
 		t.Fatalf("exit %d: %q", code, h.out.String())
