@@ -129,12 +129,14 @@ func TestProtectFolder(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if err := ProtectFolder(dir); err != nil {
-		t.Fatalf("lax folder owned by us was not repaired: %v", err)
+	// Issue 20 (5): a folder it did not create is judged, never changed.
+	if err := ProtectFolder(dir); err == nil || !strings.Contains(err.Error(), "writable by") {
+		t.Fatalf("lax folder accepted: %v", err)
 	}
-	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
-		t.Errorf("mode %v after repair", fi.Mode())
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o777 {
+		t.Errorf("mode %v: the folder was changed", fi.Mode())
 	}
+	os.Chmod(dir, 0o700)
 	link := filepath.Join(base, "link")
 	if err := os.Symlink(dir, link); err != nil {
 		t.Skip(err)

@@ -779,3 +779,69 @@ func TestCheckJudgesLimitsLikeAvdgen(t *testing.T) {
 		}
 	}
 }
+
+// Issue 20 (5): --log-file is judged before anything is created or
+// changed. A rejected command line creates no folder for it; a folder the
+// agent did not create (here one others may write, as C:\ProgramData is) is
+// refused for the log, never re-permissioned, and the decision goes on.
+func TestLogFileNeverChangesAFolderItDidNotCreate(t *testing.T) {
+	h := newHarness(t)
+	missing := filepath.Join(h.logDir, "new", "agent.log")
+	if code := Main([]string{"logoff", "--imds-endpoint", h.fake.URL, "--arm-endpoint", h.fake.URL, "--log-file", missing, "--action", "explode"}, h.env); code != ExitUsage {
+		t.Fatalf("exit %d", code)
+	}
+	if _, err := os.Lstat(filepath.Dir(missing)); err == nil {
+		t.Errorf("a rejected command line created %s", filepath.Dir(missing))
+	}
+	shared := filepath.Join(h.logDir, "shared")
+	os.Mkdir(shared, 0o777)
+	os.Chmod(shared, 0o777)
+	for _, args := range [][]string{
+		{"logoff", "--grace", "0s", "--action", "explode"}, // rejected
+		{"logoff", "--grace", "0s"},                        // accepted
+	} {
+		h.out.Reset()
+		code := Main(append(args, "--imds-endpoint", h.fake.URL, "--arm-endpoint", h.fake.URL, "--log-file", filepath.Join(shared, "avd.log")), h.env)
+		if fi, _ := os.Stat(shared); fi.Mode().Perm() != 0o777 {
+			t.Errorf("%v (exit %d): %s re-permissioned to %v", args, code, shared, fi.Mode().Perm())
+		}
+		if entries, _ := os.ReadDir(shared); len(entries) != 0 {
+			t.Errorf("%v: wrote into a folder others may write: %v", args, entries)
+		}
+	}
+	if h.fake.Count("POST", "/deallocate") != 1 || !strings.Contains(h.errOut.String(), " 401 ") {
+		t.Errorf("the accepted run did not decide with the log refused: POSTs %d, stderr %q", h.fake.Count("POST", "/deallocate"), h.errOut.String())
+	}
+}
+
+func TestValidateLogFile(t *testing.T) {
+	for path, ok := range map[string]bool{
+		`C:\Windows\System32\config\systemprofile\AppData\Local\avdgen\avd-agent.log`: true,
+		`D:\logs\avdgen\agent.log`: true,
+		`avd.log`:                  false,
+		`C:avd.log`:                false,
+		`C:\avd.log`:               false, // a drive root
+		`\\server\share\avd.log`:   false,
+		`\\?\C:\logs\avd.log`:      false,
+		`\\.\pipe\x`:               false,
+		`C:\logs\..\avd.log`:       false,
+		`C:\logs\.\avd.log`:        false,
+		`C:\logs\\avd.log`:         false,
+		`C:\logs\avd.log.`:         false,
+		`C:\logs\`:                 false,
+		`C:/logs/avd.log`:          false,
+		`C:\logs\*.log`:            false,
+		`C:\logs\avd.log:stream`:   false,
+	} {
+		if err := ValidateLogFile(path, true); (err == nil) != ok {
+			t.Errorf("Windows %q: %v", path, err)
+		} else if err != nil && !strings.Contains(err.Error(), "--log-file") {
+			t.Errorf("error does not name the flag: %v", err)
+		}
+	}
+	for path, ok := range map[string]bool{"/var/log/avd.log": true, "avd.log": false, "/var/log/../avd.log": false, "/": false, "/var/log/": false} {
+		if err := ValidateLogFile(path, false); (err == nil) != ok {
+			t.Errorf("POSIX %q: %v", path, err)
+		}
+	}
+}
