@@ -1,6 +1,18 @@
 package host
 
-import "time"
+import (
+	"strings"
+	"time"
+)
+
+// FinalPathToDOS turns what GetFinalPathNameByHandle returns (\\?\C:\x,
+// \\?\UNC\server\share\x) into the usual spelling (C:\x, \\server\share\x).
+func FinalPathToDOS(p string) string {
+	if rest, ok := strings.CutPrefix(p, `\\?\UNC\`); ok {
+		return `\\` + rest
+	}
+	return strings.TrimPrefix(p, `\\?\`)
+}
 
 // filetimeEpochOffset is the number of 100 ns intervals between 1601-01-01
 // (the FILETIME epoch) and 1970-01-01.

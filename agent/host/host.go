@@ -98,6 +98,11 @@ type Readiness interface {
 	// stores it (UTF-16 with BOM); an error wrapping fs.ErrNotExist when the
 	// task is not registered.
 	TaskDefinition(path string) ([]byte, error)
+	// ResolveInstallDir expands the variables in a task's program folder as
+	// the host has them and resolves the folder's real path (junctions,
+	// links and short names followed: GetFinalPathNameByHandle), so check
+	// judges where the agent really runs from (contract.JudgeInstallDir).
+	ResolveInstallDir(dir string) (expanded, real string, err error)
 }
 
 // EventLog writes to the Windows Application log under contract.EventSource.

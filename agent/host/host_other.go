@@ -35,7 +35,10 @@ func (none) Awake() (time.Duration, error)            { return time.Hour, nil }
 func (none) ArcSignals() ([]string, error)            { return nil, nil }
 func (none) PolicyValues() (map[string]uint32, error) { return nil, ErrUnsupported }
 func (none) TaskDefinition(string) ([]byte, error)    { return nil, ErrUnsupported }
-func (none) Info(uint32, string) error                { return nil }
-func (none) Warning(uint32, string) error             { return nil }
-func (none) Error(uint32, string) error               { return nil }
-func (none) Close() error                             { return nil }
+func (none) ResolveInstallDir(string) (string, string, error) {
+	return "", "", ErrUnsupported
+}
+func (none) Info(uint32, string) error    { return nil }
+func (none) Warning(uint32, string) error { return nil }
+func (none) Error(uint32, string) error   { return nil }
+func (none) Close() error                 { return nil }

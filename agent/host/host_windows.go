@@ -45,6 +45,8 @@ const (
 	evtQueryReverseDirection = 0x200
 	evtRenderEventXML        = 1
 	errorNoMoreItems         = windows.Errno(259)
+	fileNameNormalized       = 0x0 // GetFinalPathNameByHandle: FILE_NAME_NORMALIZED
+	volumeNameDOS            = 0x0 // VOLUME_NAME_DOS
 )
 
 // System returns the probe backed by Windows APIs.
@@ -464,6 +466,35 @@ func (winProbe) TaskDefinition(path string) ([]byte, error) {
 		root = `C:\Windows`
 	}
 	return os.ReadFile(filepath.Join(root, "System32", "Tasks", strings.TrimPrefix(path, `\`)))
+}
+
+// ResolveInstallDir expands dir with this process's environment (the
+// agent's, as SYSTEM: a name it does not know is an error, not left as
+// text) and resolves the real path of the folder it names.
+func (winProbe) ResolveInstallDir(dir string) (string, string, error) {
+	expanded, err := contract.ExpandWindowsVars(dir, os.LookupEnv)
+	if err != nil {
+		return "", "", err
+	}
+	p, err := windows.UTF16PtrFromString(expanded)
+	if err != nil {
+		return expanded, "", err
+	}
+	h, err := windows.CreateFile(p, 0, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err != nil {
+		return expanded, "", fmt.Errorf("opening %s: %w", expanded, err)
+	}
+	defer windows.CloseHandle(h)
+	buf := make([]uint16, windows.MAX_LONG_PATH)
+	n, err := windows.GetFinalPathNameByHandle(h, &buf[0], uint32(len(buf)), fileNameNormalized|volumeNameDOS)
+	if err != nil {
+		return expanded, "", fmt.Errorf("resolving %s: %w", expanded, err)
+	}
+	if int(n) > len(buf) {
+		return expanded, "", fmt.Errorf("resolving %s: path longer than %d characters", expanded, len(buf))
+	}
+	return expanded, FinalPathToDOS(windows.UTF16ToString(buf[:n])), nil
 }
 
 // OpenEventLog opens the Application log under contract.EventSource,

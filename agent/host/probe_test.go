@@ -198,3 +198,15 @@ func TestFiletimeToTime(t *testing.T) {
 		}
 	}
 }
+
+func TestFinalPathToDOS(t *testing.T) {
+	for in, want := range map[string]string{
+		`\\?\C:\Program Files\avdgen`: `C:\Program Files\avdgen`,
+		`\\?\UNC\srv\share\avdgen`:    `\\srv\share\avdgen`,
+		`C:\x`:                        `C:\x`,
+	} {
+		if got := FinalPathToDOS(in); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+}

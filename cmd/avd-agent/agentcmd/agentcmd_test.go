@@ -18,6 +18,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/avdgen/avdgen/agent/contract"
 	"github.com/avdgen/avdgen/agent/fakeazure"
 	"github.com/avdgen/avdgen/agent/host"
 	"github.com/avdgen/avdgen/agent/testnet"
@@ -82,6 +83,7 @@ type fakeReadiness struct {
 	values map[string]uint32
 	task   bool
 	tasks  map[string]string // path -> XML, overrides task
+	real   map[string]string // expanded folder -> its real path
 }
 
 const taskXML = `<?xml version="1.0" encoding="UTF-16"?>
@@ -97,6 +99,19 @@ func utf16File(s string) []byte {
 }
 
 func (r fakeReadiness) PolicyValues() (map[string]uint32, error) { return r.values, nil }
+
+// ResolveInstallDir expands with the standard values; real maps an expanded
+// folder to where it really leads (a junction).
+func (r fakeReadiness) ResolveInstallDir(dir string) (string, string, error) {
+	expanded, err := contract.ExpandWindowsVars(dir, contract.StandardLookup)
+	if err != nil {
+		return "", "", err
+	}
+	if real, ok := r.real[expanded]; ok {
+		return expanded, real, nil
+	}
+	return expanded, expanded, nil
+}
 func (r fakeReadiness) TaskDefinition(path string) ([]byte, error) {
 	if x, ok := r.tasks[path]; ok {
 		return utf16File(x), nil
@@ -843,5 +858,39 @@ func TestValidateLogFile(t *testing.T) {
 		if err := ValidateLogFile(path, false); (err == nil) != ok {
 			t.Errorf("POSIX %q: %v", path, err)
 		}
+	}
+}
+
+// Issue 20 (6): check judges the folder each task runs the agent from after
+// the host expanded it and resolved its real path, as avdgen judges
+// agent.installDir: %SystemRoot%\Temp is refused like C:\Windows\Temp, and so
+// is an accepted folder that is a junction into one.
+func TestCheckJudgesTheInstallFolderAfterExpansion(t *testing.T) {
+	logoff := func(command string) string {
+		return strings.Replace(strings.Replace(taskXML, `%ProgramFiles%\avdgen\avd-agent.exe`, command, 1), "ARGS", "logoff --session $(SessionId)", 1)
+	}
+	for name, c := range map[string]struct {
+		command string
+		real    map[string]string
+		want    string
+	}{
+		"systemroot temp": {`%SystemRoot%\Temp\avdgen\avd-agent.exe`, nil, "users can write there"},
+		"windir tasks":    {`"%windir%\Tasks\avd-agent.exe"`, nil, "users can write there"},
+		"junction":        {`%ProgramFiles%\avdgen\avd-agent.exe`, map[string]string{`C:\Program Files\avdgen`: `C:\Users\Public\x`}, `resolves to C:\Users\Public\x`},
+		"unknown":         {`%AGENTHOME%\avd-agent.exe`, nil, "cannot be judged"},
+		"bare":            {`avd-agent.exe`, nil, "not a program in an install folder"},
+	} {
+		h := newHarness(t)
+		h.env.Readiness = fakeReadiness{values: map[string]uint32{"MaxDisconnectionTime": 900000}, task: true, real: c.real,
+			tasks: map[string]string{`\avdgen\avd-agent logoff`: logoff(c.command)}}
+		if code := h.run("check"); code != ExitFailure || !strings.Contains(h.out.String(), "FAIL  task") || !strings.Contains(h.out.String(), c.want) {
+			t.Errorf("%s: exit %d, want FAIL task with %q:\n%s", name, code, c.want, h.out.String())
+		}
+	}
+	h := newHarness(t)
+	h.env.Readiness = fakeReadiness{values: map[string]uint32{"MaxDisconnectionTime": 900000}, task: true,
+		tasks: map[string]string{`\avdgen\avd-agent logoff`: logoff(`"C:\Program Files\avdgen\avd-agent.exe"`)}}
+	if h.run("check"); !strings.Contains(h.out.String(), "OK    task") {
+		t.Errorf("an accepted folder failed:\n%s", h.out.String())
 	}
 }
