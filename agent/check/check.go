@@ -246,7 +246,7 @@ func localChecks(cfg Config, d Deps) Report {
 	if installing, pending, err := p.Servicing(); err != nil {
 		add("servicing", Fail, "cannot read the servicing state (%v): every deallocation would be skipped", err)
 	} else if installing != "" || pending != "" {
-		add("servicing", Warn, "busy: %s (logoff waits while installing; the idle safety net also while a reboot is pending)", strings.Trim(installing+"; "+pending, "; "))
+		add("servicing", Warn, "busy: %s (logoff and the idle safety net wait while installing; a pending reboot holds neither: the deallocation's shutdown completes it)", strings.Trim(installing+"; "+pending, "; "))
 	} else {
 		add("servicing", OK, "not installing, no reboot pending")
 	}

@@ -267,6 +267,9 @@ func (r *run) idleFor() (time.Duration, error) {
 		busy = busy || decide.Busy(s)
 	}
 	awake, awakeErr := r.d.Probe.Awake()
+	if awakeErr != nil {
+		awake = 0
+	}
 	prev := rec
 	rec.IdleCheckedAt, rec.IdleCheckedAwake, rec.IdleFor = now, awake, 0
 	gap, awakeGap := now.Sub(prev.IdleCheckedAt), awake-prev.IdleCheckedAwake
@@ -274,7 +277,8 @@ func (r *run) idleFor() (time.Duration, error) {
 	case busy:
 		rec.LastSessionSeen = now
 	case awakeErr != nil:
-		rec.IdleCheckedAt = time.Time{}
+		// Recorded with awake 0: the next run sees the clocks disagree and
+		// starts again, never counting across this run.
 		restart = fmt.Sprintf("awake time (QueryUnbiasedInterruptTime): %v", awakeErr)
 	case restart != "":
 	case !found || prev.IdleCheckedAt.IsZero():
@@ -285,6 +289,8 @@ func (r *run) idleFor() (time.Duration, error) {
 		restart = "the host restarted since the last idle check: the idle clock starts again"
 	case gap > MaxIdleCheckGap:
 		restart = fmt.Sprintf("the last idle check was %s ago, more than %s (the VM was hibernated or stopped, or the task did not run): the idle clock starts again", gap.Round(time.Second), MaxIdleCheckGap)
+	case awakeGap > gap+MaxSleepInRun:
+		restart = fmt.Sprintf("the awake clock advanced %s in %s of wall time since the last idle check (the clocks disagree): the idle clock starts again", awakeGap.Round(time.Second), gap.Round(time.Second))
 	case gap-awakeGap > MaxSleepInRun:
 		restart = fmt.Sprintf("the host was awake for only %s of the %s since the last idle check (it slept or was hibernated): the idle clock starts again", awakeGap.Round(time.Second), gap.Round(time.Second))
 	default:

@@ -1185,3 +1185,19 @@ func TestPOSTNeverLeavesAfterTheBound(t *testing.T) {
 	h.deps.HTTP = &http.Client{Transport: delayedPOST{base: testnet.Guard(t, nil), delay: 20 * time.Millisecond}}
 	h.want(h.logoff(), decide.Deallocate, 1)
 }
+
+// An idle run that could not read the awake clock counts nothing, and the
+// next run does not count across it either.
+func TestIdleNeverCountsAcrossAnUnreadableAwakeClock(t *testing.T) {
+	h := newHarness(t)
+	h.runningIdleClock(25 * time.Minute)
+	h.probe.awakeErr = errBad
+	h.want(h.idle(), decide.SkipIdleUnknown, 0)
+	h.probe.awakeErr = nil
+	h.advance(15 * time.Minute)
+	res := h.idle()
+	h.want(res, decide.SkipIdleUnknown, 0)
+	if !strings.Contains(res.Decision.Reason, "clocks disagree") {
+		t.Errorf("reason %q", res.Decision.Reason)
+	}
+}
