@@ -3,6 +3,7 @@ package logoff
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -1200,4 +1201,70 @@ func TestIdleNeverCountsAcrossAnUnreadableAwakeClock(t *testing.T) {
 	if !strings.Contains(res.Decision.Reason, "clocks disagree") {
 		t.Errorf("reason %q", res.Decision.Reason)
 	}
+}
+
+// The idle clock's restart rules at their edges: a gap of exactly
+// MaxIdleCheckGap, or a sleep of exactly MaxSleepInRun, still counts.
+func TestIdleClockEdges(t *testing.T) {
+	for name, c := range map[string]struct {
+		wall, asleep time.Duration // since the previous idle run; asleep of it
+		awakeShift   time.Duration // the awake clock moved by this beyond the wall clock
+		idle         time.Duration // counted, or
+		restart      string        // the clock restarts saying this
+	}{
+		"every 15 minutes":               {wall: 15 * time.Minute, idle: 120 * time.Minute},
+		"gap at the bound":               {wall: MaxIdleCheckGap, idle: 105*time.Minute + MaxIdleCheckGap},
+		"gap over the bound":             {wall: MaxIdleCheckGap + time.Second, restart: "more than 35m0s"},
+		"sleep at the bound":             {wall: 15 * time.Minute, asleep: MaxSleepInRun, idle: 119 * time.Minute},
+		"sleep over the bound":           {wall: 15 * time.Minute, asleep: MaxSleepInRun + time.Second, restart: "slept or was hibernated"},
+		"wall clock set back":            {wall: -time.Second, restart: "behind the last idle check"},
+		"awake clock ahead":              {wall: 15 * time.Minute, awakeShift: MaxSleepInRun + time.Second, restart: "clocks disagree"},
+		"awake clock ahead at the bound": {wall: 15 * time.Minute, awakeShift: MaxSleepInRun, idle: 120 * time.Minute}, // capped by the wall time since the last session,
+		"restarted":                      {wall: 15 * time.Minute, awakeShift: -4 * time.Hour, restart: "restarted"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.cfg.IdleAfter = 5 * time.Hour
+			h.runningIdleClock(2 * time.Hour) // 105 minutes counted at the last run, 15 minutes ago
+			h.advance(-15 * time.Minute)      // back to that run: now the test moves the clocks
+			h.hibernate(c.asleep)
+			h.advance(c.wall - c.asleep)
+			h.mu.Lock()
+			h.bootAwake += c.awakeShift
+			h.mu.Unlock()
+			res := h.idle()
+			if c.restart != "" {
+				if res.Decision.Outcome != decide.SkipIdleUnknown || !strings.Contains(res.Decision.Reason, c.restart) {
+					t.Errorf("%d %q, want a restart saying %q", res.Decision.Outcome, res.Decision.Reason, c.restart)
+				}
+				return
+			}
+			want := fmt.Sprintf("no user session for %s,", c.idle)
+			if res.Decision.Outcome != decide.SkipNotIdleLongEnough || !strings.Contains(res.Decision.Reason, want) {
+				t.Errorf("%d %q, want %q", res.Decision.Outcome, res.Decision.Reason, want)
+			}
+		})
+	}
+}
+
+// The slept-during-run check at its edge: a wall clock exactly
+// MaxSleepInRun ahead of the awake clock still acts; a restarted awake
+// clock (lower than at the start) never does.
+func TestSleptDuringRunEdges(t *testing.T) {
+	h := newHarness(t)
+	h.probe.hook = func(name string, n int) {
+		if name == "arc" {
+			h.hibernate(MaxSleepInRun)
+		}
+	}
+	h.want(h.logoff(), decide.Deallocate, 1)
+	h = newHarness(t)
+	h.probe.hook = func(name string, n int) {
+		if name == "arc" {
+			h.mu.Lock()
+			h.bootAwake -= time.Second
+			h.mu.Unlock()
+		}
+	}
+	h.want(h.logoff(), decide.SkipStale, 0)
 }
