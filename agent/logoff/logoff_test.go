@@ -1074,7 +1074,7 @@ func TestRunThatSleptNeverPosts(t *testing.T) {
 			res = h.logoff()
 		}
 		h.want(res, decide.SkipStale, 0)
-		if !strings.Contains(res.Decision.Reason, "slept or was hibernated") {
+		if !strings.Contains(res.Decision.Reason, "started 3h0m0s ago but the host was awake for only 0s of it (it slept or was hibernated") {
 			t.Errorf("idle=%v: reason %q", idle, res.Decision.Reason)
 		}
 	}
@@ -1138,7 +1138,7 @@ func TestCorruptStateIsReplaced(t *testing.T) {
 			write(h)
 			res := h.idle()
 			h.want(res, decide.SkipIdleUnknown, 1)
-			if !strings.Contains(res.Decision.Reason, "corrupt") {
+			if !strings.Contains(res.Decision.Reason, "state file corrupt") {
 				t.Errorf("idle reason %q", res.Decision.Reason)
 			}
 			if _, _, err := h.deps.State.Load(); err != nil {
@@ -1267,4 +1267,17 @@ func TestSleptDuringRunEdges(t *testing.T) {
 		}
 	}
 	h.want(h.logoff(), decide.SkipStale, 0)
+}
+
+// Deps.State without a clock judges its times on the run's clock, not the
+// machine's: a state written by this run is never "in the future".
+func TestStateTakesTheRunsClock(t *testing.T) {
+	h := newHarness(t)
+	h.now = time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.deps.State = &State{Path: h.deps.State.Path}
+	h.want(h.logoff(), decide.Deallocate, 1)
+	h.want(h.logoff(), decide.SkipAlreadyDecided, 1)
+	if strings.Contains(h.logText(), " 403 ") {
+		t.Errorf("state refused:\n%s", h.logText())
+	}
 }
