@@ -567,7 +567,7 @@ func (r *run) lastMoment(ctx context.Context) *stopError {
 		return &stopError{dec}
 	}
 	if age := r.d.Now().Sub(r.lastCheck); age >= MaxCheckAge {
-		return &stopError{decide.Decision{Outcome: decide.SkipStale, Reason: fmt.Sprintf("the last check of the host took %s, longer than %s; not acting on it", age.Round(time.Second), MaxCheckAge)}}
+		return &stopError{decide.Decision{Outcome: decide.SkipStale, Reason: fmt.Sprintf("the last check of the host is %s old, not less than %s; not acting on it", age.Round(time.Second), MaxCheckAge)}}
 	}
 	if why := r.slept(); why != "" {
 		return &stopError{decide.Decision{Outcome: decide.SkipStale, Reason: why}}

@@ -876,7 +876,11 @@ func TestCheckAgeBoundary(t *testing.T) {
 				h.advance(age)
 			}
 		}
-		h.want(h.logoff(), want, map[decide.Outcome]int{decide.Deallocate: 1}[want])
+		res := h.logoff()
+		h.want(res, want, map[decide.Outcome]int{decide.Deallocate: 1}[want])
+		if want == decide.SkipStale && !strings.Contains(res.Decision.Reason, "the last check of the host is 2m0s old, not less than 2m0s") {
+			t.Errorf("reason %q", res.Decision.Reason)
+		}
 	}
 }
 
@@ -1217,7 +1221,9 @@ func TestIdleClockEdges(t *testing.T) {
 		"gap over the bound":             {wall: MaxIdleCheckGap + time.Second, restart: "more than 35m0s"},
 		"sleep at the bound":             {wall: 15 * time.Minute, asleep: MaxSleepInRun, idle: 119 * time.Minute},
 		"sleep over the bound":           {wall: 15 * time.Minute, asleep: MaxSleepInRun + time.Second, restart: "slept or was hibernated"},
-		"wall clock set back":            {wall: -time.Second, restart: "behind the last idle check"},
+		"wall clock set back":            {wall: -time.Second, restart: "the wall clock is 1s behind the last idle check"},
+		"same instant":                   {wall: 0, idle: 105 * time.Minute},
+		"asleep half a minute":           {wall: 30 * time.Second, asleep: 30 * time.Second, idle: 105 * time.Minute},
 		"awake clock ahead":              {wall: 15 * time.Minute, awakeShift: MaxSleepInRun + time.Second, restart: "clocks disagree"},
 		"awake clock ahead at the bound": {wall: 15 * time.Minute, awakeShift: MaxSleepInRun, idle: 120 * time.Minute}, // capped by the wall time since the last session,
 		"restarted":                      {wall: 15 * time.Minute, awakeShift: -4 * time.Hour, restart: "restarted"},
