@@ -158,15 +158,19 @@ func TestLogFileThatIsALinkIsNotWritten(t *testing.T) {
 	}
 }
 
-func TestLaxFolderIsRepaired(t *testing.T) {
+// Issue 20 (5): a lax folder is refused and left as it is, never re-permissioned.
+func TestLaxFolderIsRefusedNotChanged(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "avdgen")
 	os.Mkdir(dir, 0o777)
 	os.Chmod(dir, 0o777)
 	l := New(filepath.Join(dir, "avd-agent.log"), nil, nil, false, fixedNow)
-	if l.Refused != nil {
-		t.Fatal(l.Refused)
+	if l.Refused == nil {
+		t.Fatal("a folder others may write accepted")
 	}
-	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
-		t.Errorf("mode %v", fi.Mode())
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o777 {
+		t.Errorf("mode %v: the folder was changed", fi.Mode())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("wrote into it: %v", entries)
 	}
 }

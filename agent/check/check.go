@@ -256,7 +256,7 @@ func localChecks(cfg Config, d Deps) Report {
 	if installing, pending, err := p.Servicing(); err != nil {
 		add("servicing", Fail, "cannot read the servicing state (%v): every deallocation would be skipped", err)
 	} else if installing != "" || pending != "" {
-		add("servicing", Warn, "busy: %s (logoff waits while installing; the idle safety net also while a reboot is pending)", strings.Trim(installing+"; "+pending, "; "))
+		add("servicing", Warn, "busy: %s (logoff and the idle safety net wait while installing; a pending reboot holds neither: the deallocation's shutdown completes it)", strings.Trim(installing+"; "+pending, "; "))
 	} else {
 		add("servicing", OK, "not installing, no reboot pending")
 	}
@@ -303,10 +303,40 @@ func taskCheck(name, path, command string, rd host.Readiness, required bool) Ite
 		return Item{name, Fail, fmt.Sprintf("%s is disabled", path)}
 	case !strings.HasPrefix(def.Arguments, command+" "):
 		return Item{name, Fail, fmt.Sprintf("%s runs %q with arguments %q, not avd-agent %s", path, def.Command, def.Arguments, command)}
-	case command == "logoff" && !strings.Contains(def.Arguments, "$(SessionId)"):
+	}
+	if item, bad := judgeProgramFolder(name, path, def.Command, rd); bad {
+		return item
+	}
+	if command == "logoff" && !strings.Contains(def.Arguments, "$(SessionId)") {
 		return Item{name, Warn, fmt.Sprintf("%s passes no $(SessionId) (arguments %q): re-saved in GPMC? one-decision-per-logoff is off", path, def.Arguments)}
 	}
 	return Item{name, OK, fmt.Sprintf("%s enabled: %s %s", path, def.Command, def.Arguments)}
+}
+
+// judgeProgramFolder judges the folder the task runs the agent from as
+// avdgen judges agent.installDir, after the host expanded its variables and
+// resolved its real path: a junction from an accepted folder into a place
+// users write is caught, and so is %SystemRoot%\Temp.
+func judgeProgramFolder(name, path, command string, rd host.Readiness) (Item, bool) {
+	command = strings.Trim(strings.TrimSpace(command), `"`)
+	i := strings.LastIndex(command, `\`)
+	if i <= 0 {
+		return Item{name, Fail, fmt.Sprintf("%s runs %q, not a program in an install folder", path, command)}, true
+	}
+	dir := command[:i]
+	expanded, real, err := rd.ResolveInstallDir(dir)
+	switch {
+	case errors.Is(err, host.ErrUnsupported):
+		return Item{}, false
+	case err != nil:
+		return Item{name, Fail, fmt.Sprintf("%s runs the agent from %s, which cannot be judged: %v", path, dir, err)}, true
+	}
+	for _, p := range []string{expanded, real} {
+		if err := contract.JudgeInstallDir(p); err != nil {
+			return Item{name, Fail, fmt.Sprintf("%s runs the agent from %s, which %v", path, dir, err)}, true
+		}
+	}
+	return Item{}, false
 }
 
 // TaskDefinition is what `check` reads from a registered task.

@@ -17,8 +17,12 @@ const (
 	AgentExe = "avd-agent.exe"
 	// DefaultInstallDir is where the agent is installed unless the spec says otherwise.
 	DefaultInstallDir = `%ProgramFiles%\avdgen`
-	// LogDir is where the agent keeps its size-capped log file.
-	LogDir = `%ProgramData%\avdgen`
+	// LogDir is where the agent keeps its size-capped log file and its state
+	// file, and the Intune scripts their install log: in the SYSTEM profile,
+	// where only SYSTEM and Administrators can create anything, so no user
+	// can create the folder, a junction or a link there first (under
+	// %ProgramData% any user can).
+	LogDir = `%SystemRoot%\System32\config\systemprofile\AppData\Local\avdgen`
 	// LogFile is the log file name inside LogDir.
 	LogFile = "avd-agent.log"
 

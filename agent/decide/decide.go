@@ -31,7 +31,7 @@ const (
 	SkipExcluded           Outcome = 203 // the VM carries the exclusion tag
 	SkipSessionsUnknown    Outcome = 204 // sessions could not be listed
 	SkipEventLogUnknown    Outcome = 205 // the System log could not be read
-	SkipServicing          Outcome = 206 // Windows servicing is busy or a reboot is pending
+	SkipServicing          Outcome = 206 // Windows servicing is busy
 	SkipServicingUnknown   Outcome = 207 // servicing state could not be read
 	SkipNotSessionHost     Outcome = 208 // not a registered AVD session host
 	SkipSessionHostUnknown Outcome = 209 // registration could not be read
@@ -87,7 +87,8 @@ type Facts struct {
 	RecentShutdownEvent bool
 	EventLogErr         error
 	// Servicing: TrustedInstaller / Windows Update installing; RebootPending
-	// names the pending-reboot marker found. ServicingErr when unreadable.
+	// names the pending-reboot marker found (noted in the reason, holds
+	// nothing). ServicingErr when unreadable.
 	Installing    string
 	RebootPending string
 	ServicingErr  error
@@ -251,9 +252,6 @@ func Stop(f Facts) (d Decision, stop bool) {
 	if f.Installing != "" {
 		return skip(SkipServicing, "Windows servicing is busy (%s); deallocating now could damage the installation", f.Installing)
 	}
-	if f.Command == Idle && f.RebootPending != "" {
-		return skip(SkipServicing, "a reboot is pending (%s); the idle safety net waits for it", f.RebootPending)
-	}
 	if f.SessionHostErr != nil && !f.AllowUnregistered {
 		return skip(SkipSessionHostUnknown, "could not tell whether this is a registered AVD session host (%v); not deallocating", f.SessionHostErr)
 	}
@@ -303,6 +301,12 @@ func Decide(f Facts) Decision {
 	}
 	if f.HibernateRequested && !f.HibernationEnabled {
 		reason += "; hibernate requested but IMDS says hibernation is not enabled on this VM, so deallocating"
+	}
+	if f.RebootPending != "" {
+		// One rule for logoff and idle: deallocation shuts Windows down
+		// gracefully, which completes what waits for the reboot; servicing
+		// at work (rule 5) holds the VM, a pending reboot does not.
+		reason += fmt.Sprintf("; a reboot is pending (%s): the shutdown completes it", f.RebootPending)
 	}
 	if f.DryRun {
 		verb := "deallocate"

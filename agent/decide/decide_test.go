@@ -115,7 +115,7 @@ func outcomeKind(o Outcome) string {
 
 // expected restates the rules: any doubt, any signal of a restart or
 // servicing, anyone on the host means no deallocation; the idle safety net
-// also waits for a pending reboot and for idleAfter.
+// also waits for idleAfter. A pending reboot holds neither (issue 20).
 func expected(f Facts, busy bool) Outcome {
 	idle := f.Command == Idle
 	switch {
@@ -127,7 +127,7 @@ func expected(f Facts, busy bool) Outcome {
 		return SkipRecentShutdown
 	case f.ServicingErr != nil:
 		return SkipServicingUnknown
-	case f.Installing != "" || (idle && f.RebootPending != ""):
+	case f.Installing != "":
 		return SkipServicing
 	case !f.AllowUnregistered && f.SessionHostErr != nil:
 		return SkipSessionHostUnknown
@@ -273,10 +273,12 @@ func TestReasonsSayWhatTheyMean(t *testing.T) {
 	if d := Decide(f); d.Reason != `still signed in: C\bob (session 3, Disconnected), (user not known yet: logon in progress) (session 4, Connected)` {
 		t.Errorf("reason %q", d.Reason)
 	}
-	f = base
-	f.Command, f.RebootPending = Idle, "X"
-	if d := Decide(f); !strings.Contains(d.Reason, "(X)") {
-		t.Errorf("reason %q", d.Reason)
+	for _, cmd := range []Command{Logoff, Idle} {
+		f = base
+		f.Command, f.RebootPending, f.IdleAfter, f.IdleFor = cmd, "X", time.Minute, time.Hour
+		if d := Decide(f); !strings.Contains(d.Reason, "a reboot is pending (X)") || !d.Act() {
+			t.Errorf("%v: %d %q", cmd, d.Outcome, d.Reason)
+		}
 	}
 	f = base
 	f.Installing = "TrustedInstaller"

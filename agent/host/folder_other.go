@@ -13,8 +13,8 @@ import (
 // ProtectFolder is the POSIX stand-in of the Windows check, so tests and
 // benchmarks exercise the same refusals: the folder is created 0700 when
 // missing, must not be a symbolic link, must belong to this account or root,
-// and must not be writable by group or others (repaired when the owner is
-// trusted).
+// and must not be writable by group or others. A folder it did not create is
+// judged, never changed.
 func ProtectFolder(dir string) error {
 	fi, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -33,18 +33,6 @@ func ProtectFolder(dir string) error {
 	if !fi.IsDir() && !sec.Reparse {
 		return fmt.Errorf("%s is not a folder", dir)
 	}
-	jerr := JudgeSecurity(dir, sec)
-	if jerr == nil || sec.Reparse || !trusted(sec.Owner) {
-		return jerr
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("%v; chmod failed too: %w", jerr, err)
-	}
-	fi, err = os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	sec, _ = posixSecurity(dir, fi)
 	return JudgeSecurity(dir, sec)
 }
 

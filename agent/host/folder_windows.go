@@ -11,11 +11,11 @@ import (
 )
 
 // ProtectFolder makes dir safe for SYSTEM to write into, or says why it is
-// not. A missing folder is created with ProtectedSDDL. An existing folder
-// that is not a reparse point and is owned by SYSTEM or Administrators gets
-// ProtectedSDDL when its DACL lets anyone else write (an older install
-// created it with inherited ACEs); a folder owned by anyone else, or a
-// reparse point, is refused, never repaired: a user made it.
+// not. A missing folder is created with ProtectedSDDL. An existing folder is
+// judged and never changed: a reparse point, another owner or any other
+// writer is refused. Re-permissioning a folder it did not create could hand
+// SYSTEM's protection to a folder a user prepared, or strip the ACL of one
+// an administrator named by mistake (--log-file C:\ProgramData\avd.log).
 func ProtectFolder(dir string) error {
 	p, err := windows.UTF16PtrFromString(dir)
 	if err != nil {
@@ -41,25 +41,6 @@ func ProtectFolder(dir string) error {
 	}
 	sec, err := namedSecurity(dir, attrs)
 	if err != nil {
-		return err
-	}
-	jerr := JudgeSecurity(dir, sec)
-	if jerr == nil || sec.Reparse || !trusted(sec.Owner) {
-		return jerr
-	}
-	sd, err := windows.SecurityDescriptorFromString(ProtectedSDDL)
-	if err != nil {
-		return err
-	}
-	dacl, _, err := sd.DACL()
-	if err != nil {
-		return err
-	}
-	if err := windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT,
-		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
-		return fmt.Errorf("%v; setting the protected DACL failed too: %w", jerr, err)
-	}
-	if sec, err = namedSecurity(dir, attrs); err != nil {
 		return err
 	}
 	return JudgeSecurity(dir, sec)

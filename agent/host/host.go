@@ -46,6 +46,10 @@ type Session struct {
 	Station string
 	User    string // DOMAIN\user, empty when nobody is signed in (yet)
 	State   SessionState
+	// LogonTime is when the user signed in to this session (WTSINFO
+	// LogonTime); zero when nobody has or Windows did not say. Session ids
+	// are reused: (ID, LogonTime) names one logon.
+	LogonTime time.Time
 }
 
 // Probe answers the agent's questions about the machine. Every question that
@@ -57,6 +61,10 @@ type Probe interface {
 	// left out; any other failure to query one session is an error for the
 	// whole list (CollectSessions).
 	Sessions() ([]Session, error)
+	// LogonTime is the logon time of session id (as in Session.LogonTime);
+	// zero when nobody is signed in there, ErrSessionGone when the session
+	// no longer exists.
+	LogonTime(id uint32) (time.Time, error)
 	// ShuttingDown reports GetSystemMetrics(SM_SHUTTINGDOWN).
 	ShuttingDown() bool
 	// LastShutdownInitiated returns the time of the newest System event 1074
@@ -69,8 +77,14 @@ type Probe interface {
 	// SessionHost reports whether the AVD agent registered this VM as a
 	// session host (HKLM\SOFTWARE\Microsoft\RDInfraAgent, IsRegistered = 1).
 	SessionHost() (bool, error)
-	// Uptime is the time since this boot.
+	// Uptime is the time since this boot, time asleep or hibernated included
+	// (GetTickCount64).
 	Uptime() (time.Duration, error)
+	// Awake is the time since this boot the machine was running: sleep and
+	// hibernation not counted (QueryUnbiasedInterruptTime). A resume from
+	// hibernation is not a boot, so only this clock tells how long a
+	// resumed VM has really been up.
+	Awake() (time.Duration, error)
 	// ArcSignals lists the signals a standard user cannot forge that this
 	// machine is Azure Arc-enabled: the himds service registered with the
 	// service control manager, IDENTITY_ENDPOINT or IMDS_ENDPOINT in the
@@ -91,6 +105,11 @@ type Readiness interface {
 	// stores it (UTF-16 with BOM); an error wrapping fs.ErrNotExist when the
 	// task is not registered.
 	TaskDefinition(path string) ([]byte, error)
+	// ResolveInstallDir expands the variables in a task's program folder as
+	// the host has them and resolves the folder's real path (junctions,
+	// links and short names followed: GetFinalPathNameByHandle), so check
+	// judges where the agent really runs from (contract.JudgeInstallDir).
+	ResolveInstallDir(dir string) (expanded, real string, err error)
 }
 
 // EventLog writes to the Windows Application log under contract.EventSource.

@@ -29,6 +29,7 @@ var (
 	procWTSQuerySessionInformationW = modwtsapi32.NewProc("WTSQuerySessionInformationW")
 	procGetSystemMetrics            = moduser32.NewProc("GetSystemMetrics")
 	procGetTickCount64              = windows.NewLazySystemDLL("kernel32.dll").NewProc("GetTickCount64")
+	procQueryUnbiasedInterruptTime  = windows.NewLazySystemDLL("kernel32.dll").NewProc("QueryUnbiasedInterruptTime")
 	procEvtQuery                    = modwevtapi.NewProc("EvtQuery")
 	procEvtNext                     = modwevtapi.NewProc("EvtNext")
 	procEvtRender                   = modwevtapi.NewProc("EvtRender")
@@ -39,10 +40,13 @@ const (
 	smShuttingDown           = 0x2000 // SM_SHUTTINGDOWN
 	wtsUserName              = 5      // WTS_INFO_CLASS WTSUserName
 	wtsDomainName            = 7      // WTSDomainName
+	wtsSessionInfo           = 24     // WTSSessionInfo: a WTSINFOW
 	evtQueryChannelPath      = 0x1
 	evtQueryReverseDirection = 0x200
 	evtRenderEventXML        = 1
 	errorNoMoreItems         = windows.Errno(259)
+	fileNameNormalized       = 0x0 // GetFinalPathNameByHandle: FILE_NAME_NORMALIZED
+	volumeNameDOS            = 0x0 // VOLUME_NAME_DOS
 )
 
 // System returns the probe backed by Windows APIs.
@@ -71,7 +75,18 @@ func (winProbe) Sessions() ([]Session, error) {
 		}
 		rows = append(rows, Enumerated{ID: si.SessionID, Station: station, State: SessionState(si.State)})
 	}
-	return CollectSessions(rows, sessionUser)
+	sessions, err := CollectSessions(rows, sessionUser)
+	if err != nil {
+		return nil, err
+	}
+	for i := range sessions {
+		if sessions[i].User != "" {
+			// Only tells one logon from the next with the same id; its
+			// failure never makes a session count less (sessionLogonTime).
+			sessions[i].LogonTime, _ = sessionLogonTime(sessions[i].ID)
+		}
+	}
+	return sessions, nil
 }
 
 // sessionUser is DOMAIN\user of a session, empty when nobody is signed in.
@@ -82,6 +97,43 @@ func sessionUser(id uint32) (string, error) {
 	}
 	domain, err := sessionString(id, wtsDomainName)
 	return joinUser(domain, user), err
+}
+
+// wtsInfo is WTSINFOW (wtsapi32.h): WINSTATIONNAME_LENGTH 32,
+// DOMAIN_LENGTH 17, USERNAME_LENGTH 20; the LARGE_INTEGERs are FILETIMEs.
+type wtsInfo struct {
+	State, SessionID                                                   uint32
+	IncomingBytes, OutgoingBytes                                       uint32
+	IncomingFrames, OutgoingFrames                                     uint32
+	IncomingCompressedBytes, OutgoingCompressedBytes                   uint32
+	WinStationName                                                     [32]uint16
+	Domain                                                             [17]uint16
+	UserName                                                           [21]uint16
+	ConnectTime, DisconnectTime, LastInputTime, LogonTime, CurrentTime int64
+}
+
+// WTSINFOW is 216 bytes on 64-bit Windows; the build fails if the layout drifts.
+var _ [216]byte = [unsafe.Sizeof(wtsInfo{})]byte{}
+
+// sessionLogonTime is the session's WTSINFO LogonTime (zero when nobody
+// signed in). It only tells one logon from the next with the same id (the
+// one-decision-per-logoff rule), never whether a session holds the VM, so
+// Sessions ignores its errors.
+func sessionLogonTime(id uint32) (time.Time, error) {
+	var buf *wtsInfo
+	var n uint32
+	r, _, err := procWTSQuerySessionInformationW.Call(0, uintptr(id), wtsSessionInfo, uintptr(unsafe.Pointer(&buf)), uintptr(unsafe.Pointer(&n)))
+	if r == 0 {
+		if sessionGone(err) {
+			return time.Time{}, fmt.Errorf("%w: %v", ErrSessionGone, err)
+		}
+		return time.Time{}, fmt.Errorf("WTSQuerySessionInformation(session %d, WTSSessionInfo): %v", id, err)
+	}
+	defer windows.WTSFreeMemory(uintptr(unsafe.Pointer(buf)))
+	if buf == nil || n < uint32(unsafe.Sizeof(wtsInfo{})) {
+		return time.Time{}, fmt.Errorf("WTSQuerySessionInformation(session %d, WTSSessionInfo): %d bytes, want %d", id, n, unsafe.Sizeof(wtsInfo{}))
+	}
+	return FiletimeToTime(buf.LogonTime), nil
 }
 
 func sessionString(id uint32, class uint32) (string, error) {
@@ -97,6 +149,9 @@ func sessionString(id uint32, class uint32) (string, error) {
 	defer windows.WTSFreeMemory(uintptr(unsafe.Pointer(buf)))
 	return windows.UTF16PtrToString(buf), nil
 }
+
+// LogonTime is WTSQuerySessionInformationW(WTSSessionInfo).LogonTime.
+func (winProbe) LogonTime(id uint32) (time.Time, error) { return sessionLogonTime(id) }
 
 // ShuttingDown reports GetSystemMetrics(SM_SHUTTINGDOWN).
 func (winProbe) ShuttingDown() bool {
@@ -232,6 +287,20 @@ func renderXML(ev uintptr) (string, error) {
 func (winProbe) Uptime() (time.Duration, error) {
 	up, _, _ := procGetTickCount64.Call()
 	return time.Duration(up) * time.Millisecond, nil
+}
+
+// Awake is QueryUnbiasedInterruptTime: 100 ns units since boot, time in
+// sleep and hibernation left out.
+func (winProbe) Awake() (time.Duration, error) {
+	if err := procQueryUnbiasedInterruptTime.Find(); err != nil {
+		return 0, err
+	}
+	var t uint64
+	r, _, err := procQueryUnbiasedInterruptTime.Call(uintptr(unsafe.Pointer(&t)))
+	if r == 0 {
+		return 0, fmt.Errorf("QueryUnbiasedInterruptTime: %v", err)
+	}
+	return time.Duration(t) * 100, nil
 }
 
 // Servicing: TrustedInstaller (Windows Modules Installer, which installs
@@ -397,6 +466,35 @@ func (winProbe) TaskDefinition(path string) ([]byte, error) {
 		root = `C:\Windows`
 	}
 	return os.ReadFile(filepath.Join(root, "System32", "Tasks", strings.TrimPrefix(path, `\`)))
+}
+
+// ResolveInstallDir expands dir with this process's environment (the
+// agent's, as SYSTEM: a name it does not know is an error, not left as
+// text) and resolves the real path of the folder it names.
+func (winProbe) ResolveInstallDir(dir string) (string, string, error) {
+	expanded, err := contract.ExpandWindowsVars(dir, os.LookupEnv)
+	if err != nil {
+		return "", "", err
+	}
+	p, err := windows.UTF16PtrFromString(expanded)
+	if err != nil {
+		return expanded, "", err
+	}
+	h, err := windows.CreateFile(p, 0, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err != nil {
+		return expanded, "", fmt.Errorf("opening %s: %w", expanded, err)
+	}
+	defer windows.CloseHandle(h)
+	buf := make([]uint16, windows.MAX_LONG_PATH)
+	n, err := windows.GetFinalPathNameByHandle(h, &buf[0], uint32(len(buf)), fileNameNormalized|volumeNameDOS)
+	if err != nil {
+		return expanded, "", fmt.Errorf("resolving %s: %w", expanded, err)
+	}
+	if int(n) > len(buf) {
+		return expanded, "", fmt.Errorf("resolving %s: path longer than %d characters", expanded, len(buf))
+	}
+	return expanded, FinalPathToDOS(windows.UTF16ToString(buf[:n])), nil
 }
 
 // OpenEventLog opens the Application log under contract.EventSource,

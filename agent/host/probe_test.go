@@ -129,12 +129,14 @@ func TestProtectFolder(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if err := ProtectFolder(dir); err != nil {
-		t.Fatalf("lax folder owned by us was not repaired: %v", err)
+	// Issue 20 (5): a folder it did not create is judged, never changed.
+	if err := ProtectFolder(dir); err == nil || !strings.Contains(err.Error(), "writable by") {
+		t.Fatalf("lax folder accepted: %v", err)
 	}
-	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
-		t.Errorf("mode %v after repair", fi.Mode())
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o777 {
+		t.Errorf("mode %v: the folder was changed", fi.Mode())
 	}
+	os.Chmod(dir, 0o700)
 	link := filepath.Join(base, "link")
 	if err := os.Symlink(dir, link); err != nil {
 		t.Skip(err)
@@ -179,5 +181,32 @@ func TestSafeFile(t *testing.T) {
 	os.Chmod(g, 0o622)
 	if err := SafeFile(g); err == nil {
 		t.Error("group/other-writable file accepted")
+	}
+}
+
+func TestFiletimeToTime(t *testing.T) {
+	// 2024-12-27T00:00:00Z is 133797312000000000 100 ns ticks after 1601-01-01.
+	if got, want := FiletimeToTime(133797312000000000), time.Date(2024, 12, 27, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if got := FiletimeToTime(116444736000000001); !got.Equal(time.Unix(0, 100)) {
+		t.Errorf("one tick after 1970: %s", got)
+	}
+	for _, zero := range []int64{0, -1, 116444736000000000} {
+		if got := FiletimeToTime(zero); !got.IsZero() {
+			t.Errorf("FiletimeToTime(%d) = %s, want zero", zero, got)
+		}
+	}
+}
+
+func TestFinalPathToDOS(t *testing.T) {
+	for in, want := range map[string]string{
+		`\\?\C:\Program Files\avdgen`: `C:\Program Files\avdgen`,
+		`\\?\UNC\srv\share\avdgen`:    `\\srv\share\avdgen`,
+		`C:\x`:                        `C:\x`,
+	} {
+		if got := FinalPathToDOS(in); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
 	}
 }

@@ -11,8 +11,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptrace"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -31,6 +35,24 @@ import (
 // POST: the check runs right before every attempt, and a check that took
 // longer than this (slow probes, retries) is not acted on.
 const MaxCheckAge = 2 * time.Minute
+
+// MaxGraceOverrun is how much longer than asked the grace period may have
+// lasted on the wall clock: a run that waited longer (the VM was hibernated
+// or suspended meanwhile, and has just been resumed) decides nothing about a
+// logoff from before.
+const MaxGraceOverrun = time.Minute
+
+// MaxIdleCheckGap is the longest wall-clock gap between two idle runs over
+// which the idle clock keeps counting. The idle task runs every 15 minutes
+// (IgnoreNew, at most 10 minutes each), so a longer gap means the idle runs
+// stopped: the VM was hibernated, stopped or the task was off, and the
+// clock starts again.
+const MaxIdleCheckGap = 35 * time.Minute
+
+// MaxSleepInRun is how much more the wall clock may advance than the awake
+// clock (QueryUnbiasedInterruptTime) during one run or between two idle
+// runs before the host counts as having slept or hibernated meanwhile.
+const MaxSleepInRun = time.Minute
 
 // Config is the validated command line.
 type Config struct {
@@ -91,7 +113,13 @@ type run struct {
 	log       *agentlog.Logger
 	facts     decide.Facts
 	lastCheck time.Time
-	session   string // the logoff's session id, "" when unknown
+	session   string    // the logoff's session id, "" when unknown
+	logon     time.Time // that session's logon time when Windows listed it
+	// The run's start on the wall clock and on the awake clock: a run
+	// during which the host slept acts on nothing (lastMoment).
+	startWall  time.Time
+	startAwake time.Duration
+	awakeErr   error
 }
 
 func newRun(cfg Config, d Deps, cmd decide.Command) *run {
@@ -113,18 +141,47 @@ func newRun(cfg Config, d Deps, cmd decide.Command) *run {
 	if d.TokenTimeout == 0 {
 		d.TokenTimeout = 30 * time.Second
 	}
+	if d.State != nil && d.State.Now == nil {
+		st := *d.State
+		st.Now = d.Now
+		d.State = &st
+	}
 	return &run{cfg: cfg, d: d, log: d.Log, facts: decide.Facts{
 		Command: cmd, HibernateRequested: cfg.Hibernate, DryRun: cfg.DryRun,
 		AllowUnregistered: cfg.AllowUnregistered, IdleAfter: cfg.IdleAfter,
 	}}
 }
 
+// start notes the run's start on both clocks.
+func (r *run) start() {
+	r.startWall = r.d.Now()
+	if r.d.Probe != nil {
+		r.startAwake, r.awakeErr = r.d.Probe.Awake()
+	}
+}
+
+// slept says why the host may have slept or hibernated since the run
+// started (the wall clock ran ahead of the awake clock), or "".
+func (r *run) slept() string {
+	awake, err := r.d.Probe.Awake()
+	if err = errors.Join(r.awakeErr, err); err != nil {
+		return fmt.Sprintf("cannot tell whether this host slept or hibernated during this run (awake clock: %v); not acting", err)
+	}
+	wall := r.d.Now().Sub(r.startWall)
+	if asleep := wall - (awake - r.startAwake); asleep > MaxSleepInRun || awake < r.startAwake {
+		return fmt.Sprintf("this run started %s ago but the host was awake for only %s of it (it slept or was hibernated and has just resumed); not acting on what was seen before", wall.Round(time.Second), (awake - r.startAwake).Round(time.Second))
+	}
+	return ""
+}
+
 // Run performs the logoff job.
 func Run(ctx context.Context, cfg Config, d Deps) Result {
 	r := newRun(cfg, d, decide.Logoff)
+	r.start()
 	r.log.Log(agentlog.Info, 0, "logoff of session %q user %q: grace %s, hibernate %v, dry-run %v", cfg.Session, cfg.User, cfg.Grace, cfg.Hibernate, cfg.DryRun)
 	if SessionKnown(cfg.Session) {
 		r.session = cfg.Session
+		r.logon = r.sessionLogon(ctx)
 	}
 	// An empty session is a run started by hand: no logoff to deduplicate.
 	if !SessionKnown(cfg.Session) && cfg.Session != "" {
@@ -143,8 +200,13 @@ func Run(ctx context.Context, cfg Config, d Deps) Result {
 	// 2. Grace period: while Windows shuts down, it kills or cancels us here.
 	if cfg.Grace > 0 {
 		r.log.Log(agentlog.Info, 0, "waiting %s before deciding", cfg.Grace)
+		before := r.d.Now()
 		if err := r.d.Sleep(ctx, cfg.Grace); err != nil {
 			return r.finish(interrupted("during the grace period", err), nil)
+		}
+		if took := r.d.Now().Sub(before); took > cfg.Grace+MaxGraceOverrun || took < 0 {
+			return r.finish(decide.Decision{Outcome: decide.SkipStale, Reason: fmt.Sprintf(
+				"the grace period of %s took %s on the wall clock (the VM was hibernated or suspended meanwhile, or the clock was changed); not deciding about a logoff from before", cfg.Grace, took.Round(time.Second))}, nil)
 		}
 	}
 	// 3. Everything again, now with the sessions.
@@ -155,14 +217,15 @@ func Run(ctx context.Context, cfg Config, d Deps) Result {
 }
 
 // RunIdle is the safety net for the restart gap: deallocate when no user
-// session has existed for IdleAfter, counted from boot or from the last
-// session seen (by an idle run or a logoff), whichever is later.
+// session has existed for IdleAfter, counted on the awake clock by the idle
+// runs themselves (see idleFor).
 func RunIdle(ctx context.Context, cfg Config, d Deps) Result {
 	r := newRun(cfg, d, decide.Idle)
 	r.log.Log(agentlog.Info, 0, "idle check: idleAfter %s, hibernate %v, dry-run %v", cfg.IdleAfter, cfg.Hibernate, cfg.DryRun)
 	if cfg.IdleAfter <= 0 {
 		return r.finish(decide.Decide(r.facts), nil)
 	}
+	r.start()
 	if dec, stop := r.check(ctx, true); stop && dec.Outcome == decide.SkipInterrupted {
 		return r.finish(dec, nil)
 	}
@@ -173,14 +236,29 @@ func RunIdle(ctx context.Context, cfg Config, d Deps) Result {
 	return r.act(ctx)
 }
 
-// idleFor updates the state with what this run saw and says how long no
-// session has existed. Without a usable state file it does not know.
+// idleFor keeps the idle clock and says how long no session has existed.
+// Each idle run adds the awake time (QueryUnbiasedInterruptTime: sleep and
+// hibernation left out) since the previous idle run, and the clock starts
+// again at zero when a session is there, and whenever the idle runs were
+// interrupted: the first run, a wall-clock gap longer than MaxIdleCheckGap,
+// the host asleep or hibernated in between (wall clock ahead of the awake
+// clock), a restart (awake clock back) or the wall clock set back. So a VM
+// resumed by Start VM on Connect, whose user's session is not there yet,
+// counts from its resume, never from before its hibernation. The answer
+// is also never more than the wall time since the last session seen (a
+// logoff run notes that). Without a usable state file it does not know.
 func (r *run) idleFor() (time.Duration, error) {
 	now := r.d.Now().UTC()
 	if r.d.State == nil {
 		return 0, errors.New("the state file in the protected folder is not usable")
 	}
 	rec, found, err := r.d.State.Load()
+	var restart string
+	if errors.Is(err, ErrCorrupt) {
+		r.log.Log(agentlog.Warning, uint32(decide.WarnStateUnavailable), "%v; replacing it with a fresh one", err)
+		restart = fmt.Sprintf("the state file was corrupt and has been replaced (%v); the idle clock starts now", err)
+		rec, found, err = Record{}, false, nil
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -188,28 +266,64 @@ func (r *run) idleFor() (time.Duration, error) {
 	for _, s := range r.facts.Sessions {
 		busy = busy || decide.Busy(s)
 	}
-	if busy || !found {
+	awake, awakeErr := r.d.Probe.Awake()
+	if awakeErr != nil {
+		// Recorded with awake 0: the next run sees the clocks disagree and
+		// starts again, never counting across this run.
+		awake = 0
+		restart = fmt.Sprintf("awake time (QueryUnbiasedInterruptTime): %v", awakeErr)
+	}
+	prev := rec
+	rec.IdleCheckedAt, rec.IdleCheckedAwake, rec.IdleFor = now, awake, 0
+	if busy {
 		rec.LastSessionSeen = now
-		if err := r.d.State.Save(rec); err != nil {
-			return 0, err
-		}
-		if !found {
-			return 0, errors.New("first idle check on this host: the idle clock starts now")
-		}
+	}
+	if !busy && restart == "" {
+		restart = idleRestart(prev, found, now, awake)
+	}
+	if !busy && restart == "" {
+		rec.IdleFor = prev.IdleFor + awake - prev.IdleCheckedAwake
+	}
+	if err := r.d.State.Save(rec); err != nil {
+		return 0, err
+	}
+	if busy {
 		return 0, nil
 	}
-	up, err := r.d.Probe.Uptime()
-	if err != nil {
-		return 0, fmt.Errorf("uptime: %w", err)
+	if restart != "" {
+		return 0, errors.New(restart)
 	}
-	since := now.Add(-up)
-	if rec.LastSessionSeen.After(since) {
-		since = rec.LastSessionSeen
+	idle := rec.IdleFor
+	if !rec.LastSessionSeen.IsZero() {
+		idle = min(idle, now.Sub(rec.LastSessionSeen))
 	}
-	if since.After(now) {
-		return 0, fmt.Errorf("last session seen at %s, in the future", since.Format(time.RFC3339))
+	return idle, nil
+}
+
+// idleRestart says why the idle clock must start again rather than count
+// on from the previous idle run, or "". One if per rule: Go's cover tool
+// leaves a tagless switch's cases outside every block (docs/testing.md).
+func idleRestart(prev Record, found bool, now time.Time, awake time.Duration) string {
+	gap, awakeGap := now.Sub(prev.IdleCheckedAt), awake-prev.IdleCheckedAwake
+	if !found || prev.IdleCheckedAt.IsZero() {
+		return "first idle check on this host: the idle clock starts now"
 	}
-	return now.Sub(since), nil
+	if gap < 0 {
+		return fmt.Sprintf("the wall clock is %s behind the last idle check: the idle clock starts again", (-gap).Round(time.Second))
+	}
+	if awakeGap < 0 {
+		return "the host restarted since the last idle check: the idle clock starts again"
+	}
+	if gap > MaxIdleCheckGap {
+		return fmt.Sprintf("the last idle check was %s ago, more than %s (the VM was hibernated or stopped, or the task did not run): the idle clock starts again", gap.Round(time.Second), MaxIdleCheckGap)
+	}
+	if awakeGap > gap+MaxSleepInRun {
+		return fmt.Sprintf("the awake clock advanced %s in %s of wall time since the last idle check (the clocks disagree): the idle clock starts again", awakeGap.Round(time.Second), gap.Round(time.Second))
+	}
+	if gap-awakeGap > MaxSleepInRun {
+		return fmt.Sprintf("the host was awake for only %s of the %s since the last idle check (it slept or was hibernated): the idle clock starts again", awakeGap.Round(time.Second), gap.Round(time.Second))
+	}
+	return ""
 }
 
 // SessionKnown reports whether the task passed a real session id (a
@@ -241,6 +355,11 @@ func (r *run) alreadyDecided() (Result, bool) {
 	if rec.DecidedSession != r.session || age < 0 || age > r.cfg.Grace+15*time.Minute {
 		return Result{}, false
 	}
+	// Session ids are reused: the session listed now under this id with
+	// another logon time is a later logon, whose logoff this is.
+	if !r.logon.IsZero() && !r.logon.Equal(rec.DecidedLogon) {
+		return Result{}, false
+	}
 	dec := decide.Decision{Outcome: decide.SkipAlreadyDecided, Reason: fmt.Sprintf(
 		"session %s's logoff was already decided %s ago (event %d: %s); this is its second trigger", r.session, age.Round(time.Second), rec.DecidedOutcome, rec.DecidedReason)}
 	return r.finish(dec, nil), true
@@ -251,6 +370,10 @@ func (r *run) remember(update func(*Record)) {
 		return
 	}
 	rec, _, err := r.d.State.Load()
+	if errors.Is(err, ErrCorrupt) {
+		r.log.Log(agentlog.Warning, uint32(decide.WarnStateUnavailable), "%v; replacing it with a fresh one", err)
+		rec, err = Record{}, nil
+	}
 	if err == nil {
 		update(&rec)
 		err = r.d.State.Save(rec)
@@ -258,6 +381,22 @@ func (r *run) remember(update func(*Record)) {
 	if err != nil {
 		r.log.Log(agentlog.Warning, uint32(decide.WarnStateUnavailable), "state file: %v", err)
 	}
+}
+
+// sessionLogon is the logon time of the logoff's session when Windows
+// still lists it (the first trigger usually runs while it is logging off),
+// zero otherwise. It only tells two logons with the same id apart, so an
+// unanswered query is not retried.
+func (r *run) sessionLogon(ctx context.Context) time.Time {
+	id, err := strconv.ParseUint(r.session, 10, 32)
+	if err != nil {
+		return time.Time{}
+	}
+	at, err := within(ctx, r.d.ProbeTimeout, func() (time.Time, error) { return r.d.Probe.LogonTime(uint32(id)) })
+	if err != nil {
+		return time.Time{}
+	}
+	return at.UTC()
 }
 
 // check asks every local probe (sessions too when withSessions), then
@@ -427,8 +566,11 @@ func (r *run) lastMoment(ctx context.Context) *stopError {
 	if dec, stop := r.check(ctx, true); stop {
 		return &stopError{dec}
 	}
-	if age := r.d.Now().Sub(r.lastCheck); age > MaxCheckAge {
-		return &stopError{decide.Decision{Outcome: decide.SkipStale, Reason: fmt.Sprintf("the last check of the host took %s, longer than %s; not acting on it", age.Round(time.Second), MaxCheckAge)}}
+	if age := r.d.Now().Sub(r.lastCheck); age >= MaxCheckAge {
+		return &stopError{decide.Decision{Outcome: decide.SkipStale, Reason: fmt.Sprintf("the last check of the host is %s old, not less than %s; not acting on it", age.Round(time.Second), MaxCheckAge)}}
+	}
+	if why := r.slept(); why != "" {
+		return &stopError{decide.Decision{Outcome: decide.SkipStale, Reason: why}}
 	}
 	if err := ctx.Err(); err != nil {
 		return &stopError{interrupted("before the deallocate request", err)}
@@ -437,16 +579,55 @@ func (r *run) lastMoment(ctx context.Context) *stopError {
 }
 
 // gate is a per-attempt pipeline policy: before every deallocate POST,
-// retries and the hibernate fallback included, the host is checked again.
+// retries and the hibernate fallback included, the host is checked again,
+// and the POST must have left (been written to the connection) by the time
+// that check is MaxCheckAge old: a connection that takes longer to open is
+// abandoned and nothing is sent.
 type gate struct{ r *run }
 
 func (g gate) Do(req *policy.Request) (*http.Response, error) {
-	if req.Raw().Method == http.MethodPost {
-		if stop := g.r.lastMoment(req.Raw().Context()); stop != nil {
-			return nil, stop
-		}
+	if req.Raw().Method != http.MethodPost {
+		return req.Next()
 	}
-	return req.Next()
+	parent := req.Raw().Context()
+	if stop := g.r.lastMoment(parent); stop != nil {
+		return nil, stop
+	}
+	left := MaxCheckAge - g.r.d.Now().Sub(g.r.lastCheck)
+	ctx, cancel := context.WithCancel(parent)
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }})
+	var expired atomic.Bool
+	timer := time.AfterFunc(left, func() {
+		if !wrote.Load() {
+			expired.Store(true)
+			cancel()
+		}
+	})
+	resp, err := req.Clone(ctx).Next()
+	timer.Stop()
+	if err != nil {
+		cancel()
+		if expired.Load() && parent.Err() == nil {
+			return nil, &stopError{decide.Decision{Outcome: decide.SkipStale, Reason: fmt.Sprintf(
+				"the deallocate request could not be sent within %s of the last check of the host; abandoned before it left", MaxCheckAge)}}
+		}
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose releases the attempt's context once its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 func (r *run) finish(dec decide.Decision, err error) Result {
@@ -458,7 +639,7 @@ func (r *run) finish(dec decide.Decision, err error) Result {
 	if r.facts.Command == decide.Logoff && r.session != "" && !dec.Outcome.IsFailure() &&
 		dec.Outcome != decide.SkipInterrupted && dec.Outcome != decide.SkipAlreadyDecided {
 		r.remember(func(rec *Record) {
-			rec.DecidedSession, rec.DecidedAt = r.session, r.d.Now().UTC()
+			rec.DecidedSession, rec.DecidedLogon, rec.DecidedAt = r.session, r.logon, r.d.Now().UTC()
 			rec.DecidedOutcome, rec.DecidedReason = uint32(dec.Outcome), dec.Reason
 		})
 	}

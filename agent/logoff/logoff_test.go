@@ -3,6 +3,7 @@ package logoff
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,6 +40,9 @@ type probe struct {
 	arcErr       error
 	uptime       time.Duration
 	uptimeErr    error
+	awake        func() time.Duration // QueryUnbiasedInterruptTime
+	awakeErr     error
+	logons       map[uint32]time.Time // LogonTime answers; missing: the session is gone
 	calls        map[string]int
 	hook         func(probe string, call int)
 }
@@ -81,6 +85,16 @@ func (p *probe) Sessions() ([]host.Session, error) {
 	return p.sessions, nil
 }
 
+func (p *probe) LogonTime(id uint32) (time.Time, error) {
+	p.call("logon")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if at, ok := p.logons[id]; ok {
+		return at, nil
+	}
+	return time.Time{}, host.ErrSessionGone
+}
+
 func (p *probe) ShuttingDown() bool {
 	p.call("shutdown")
 	p.mu.Lock()
@@ -116,7 +130,17 @@ func (p *probe) SessionHost() (bool, error) {
 }
 
 func (p *probe) Uptime() (time.Duration, error) { return p.uptime, p.uptimeErr }
-func (p *probe) ArcSignals() ([]string, error)  { return p.arc, p.arcErr }
+func (p *probe) Awake() (time.Duration, error) {
+	p.call("awake")
+	p.mu.Lock()
+	awake, err := p.awake, p.awakeErr
+	p.mu.Unlock()
+	return awake(), err
+}
+func (p *probe) ArcSignals() ([]string, error) {
+	p.call("arc")
+	return p.arc, p.arcErr
+}
 
 func (p *probe) set(f func(*probe)) {
 	p.mu.Lock()
@@ -140,11 +164,19 @@ type harness struct {
 	mu    sync.Mutex
 	now   time.Time
 	slept []time.Duration
+	// bootAwake is the awake clock at t0; hibernated is the time the VM
+	// spent hibernated since (the wall clock ran, the awake clock did not).
+	bootAwake, hibernated time.Duration
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, fake: fakeazure.New(t, fakeazure.DefaultVM()), probe: &probe{uptime: 5 * time.Hour}, dir: t.TempDir(), now: t0}
+	h := &harness{t: t, fake: fakeazure.New(t, fakeazure.DefaultVM()), probe: &probe{uptime: 5 * time.Hour}, dir: t.TempDir(), now: t0, bootAwake: 5 * time.Hour}
+	h.probe.awake = func() time.Duration {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.bootAwake + h.now.Sub(t0) - h.hibernated
+	}
 	h.cfg = Config{Session: "2", User: `CONTOSO\ann`, ExcludeName: "avdgen-exclude", ExcludeValue: "true",
 		IMDSBase: h.fake.URL, ARMEndpoint: h.fake.URL, IdleAfter: 30 * time.Minute}
 	h.deps = Deps{
@@ -158,7 +190,7 @@ func newHarness(t *testing.T) *harness {
 		},
 		Now:          h.clock,
 		Log:          agentlog.New(filepath.Join(h.dir, "agent.log"), nil, nil, false, h.clock),
-		State:        &State{Path: filepath.Join(h.dir, StateFile)},
+		State:        &State{Path: filepath.Join(h.dir, StateFile), Now: h.clock},
 		Retry:        policy.RetryOptions{MaxRetries: 2, RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond},
 		ProbeTimeout: 200 * time.Millisecond,
 	}
@@ -175,6 +207,42 @@ func (h *harness) advance(d time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.now = h.now.Add(d)
+}
+
+// hibernate: the VM is hibernated for d and resumed (by Start VM on
+// Connect): the wall clock moves on, the awake clock does not.
+func (h *harness) hibernate(d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.now = h.now.Add(d)
+	h.hibernated += d
+}
+
+// restart: the VM restarts and has been up for up (awake clock from zero).
+func (h *harness) restart(up time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bootAwake = up - h.now.Sub(t0) + h.hibernated
+	h.probe.uptime = up
+}
+
+// runningIdleClock: earlier idle runs, the last one 15 minutes ago, have
+// counted idle on the awake clock; no session since.
+func (h *harness) runningIdleClock(idle time.Duration) {
+	h.t.Helper()
+	awake, _ := h.probe.Awake()
+	rec := Record{IdleCheckedAt: h.clock().Add(-15 * time.Minute), IdleCheckedAwake: awake - 15*time.Minute, IdleFor: idle - 15*time.Minute,
+		LastSessionSeen: h.clock().Add(-idle)}
+	if err := h.deps.State.Save(rec); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) writeState(text string) {
+	h.t.Helper()
+	if err := os.WriteFile(h.deps.State.Path, []byte(text), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 func (h *harness) logoff() Result { return Run(context.Background(), h.cfg, h.deps) }
@@ -301,10 +369,24 @@ func TestAllowUnregisteredHost(t *testing.T) {
 	h.want(h.logoff(), decide.Deallocate, 1)
 }
 
-func TestRebootPendingDoesNotBlockLogoff(t *testing.T) {
+// Issue 20 (7): one pending-reboot rule for logoff and idle. A deallocation
+// shuts Windows down gracefully, which completes what waits for the reboot,
+// so a pending reboot holds neither; servicing at work holds both.
+func TestRebootPendingIsOneRuleForLogoffAndIdle(t *testing.T) {
 	h := newHarness(t)
 	h.probe.reboot = "RebootRequired"
-	h.want(h.logoff(), decide.Deallocate, 1)
+	res := h.logoff()
+	h.want(res, decide.Deallocate, 1)
+	if !strings.Contains(res.Decision.Reason, "reboot is pending (RebootRequired)") {
+		t.Errorf("logoff reason %q does not say a reboot is pending", res.Decision.Reason)
+	}
+	h.advance(2 * time.Hour)
+	h.runningIdleClock(time.Hour)
+	res = h.idle()
+	h.want(res, decide.Deallocate, 2)
+	if !strings.Contains(res.Decision.Reason, "reboot is pending (RebootRequired)") {
+		t.Errorf("idle reason %q does not say a reboot is pending", res.Decision.Reason)
+	}
 }
 
 // Defect 2: a user who comes back while IMDS, the token and ARM are asked is
@@ -613,14 +695,22 @@ func TestIdleSafetyNet(t *testing.T) {
 	}
 }
 
-func TestIdleCountsFromBoot(t *testing.T) {
+// After a restart the awake clock starts from zero: the idle clock starts
+// again at the first idle run (the task runs at startup), whatever the state
+// file says about the time before.
+func TestIdleCountsFromTheFirstRunAfterARestart(t *testing.T) {
 	h := newHarness(t)
-	if err := h.deps.State.Save(Record{LastSessionSeen: t0.Add(-48 * time.Hour)}); err != nil {
-		t.Fatal(err)
+	h.runningIdleClock(48 * time.Hour)
+	h.advance(10 * time.Minute)
+	h.restart(2 * time.Minute) // restarted by Windows Update 2 minutes ago
+	res := h.idle()
+	h.want(res, decide.SkipIdleUnknown, 0)
+	if !strings.Contains(res.Decision.Reason, "restarted") {
+		t.Errorf("reason %q", res.Decision.Reason)
 	}
-	h.probe.uptime = 20 * time.Minute // restarted by Windows Update 20 minutes ago
+	h.advance(15 * time.Minute)
 	h.want(h.idle(), decide.SkipNotIdleLongEnough, 0)
-	h.probe.uptime = 31 * time.Minute
+	h.advance(15 * time.Minute)
 	h.want(h.idle(), decide.Deallocate, 1)
 }
 
@@ -638,12 +728,20 @@ func TestIdleCountsFromLastSessionSeen(t *testing.T) {
 
 func TestIdleAfterLogoffCountsFromTheLogoff(t *testing.T) {
 	h := newHarness(t)
-	h.probe.uptime = 5 * time.Hour
+	h.runningIdleClock(15 * time.Minute)
 	h.probe.sessions = []host.Session{{ID: 3, User: `CONTOSO\bob`, State: host.StateDisconnected}}
 	h.want(h.logoff(), decide.SkipUserSession, 0)
 	h.probe.sessions = nil
 	h.advance(10 * time.Minute)
+	res := h.idle()
+	h.want(res, decide.SkipNotIdleLongEnough, 0)
+	if !strings.Contains(res.Decision.Reason, "no user session for 10m0s") {
+		t.Errorf("reason %q: not counted from the logoff", res.Decision.Reason)
+	}
+	h.advance(15 * time.Minute)
 	h.want(h.idle(), decide.SkipNotIdleLongEnough, 0)
+	h.advance(15 * time.Minute)
+	h.want(h.idle(), decide.Deallocate, 1)
 }
 
 func TestIdleNeverWhileUnsure(t *testing.T) {
@@ -651,24 +749,21 @@ func TestIdleNeverWhileUnsure(t *testing.T) {
 		set  func(*harness)
 		want decide.Outcome
 	}{
-		"never":          {func(h *harness) { h.cfg.IdleAfter = 0 }, decide.SkipIdleDisabled},
-		"reboot pending": {func(h *harness) { h.probe.reboot = "RebootPending" }, decide.SkipServicing},
-		"installing":     {func(h *harness) { h.probe.installing = "TrustedInstaller" }, decide.SkipServicing},
-		"shutting down":  {func(h *harness) { h.probe.shuttingDown = true }, decide.SkipShutdown},
-		"event log":      {func(h *harness) { h.probe.eventLogErr = []error{errBad, errBad} }, decide.SkipEventLogUnknown},
-		"sessions":       {func(h *harness) { h.probe.sessionsErr = []error{errBad, errBad} }, decide.SkipSessionsUnknown},
-		"no state":       {func(h *harness) { h.deps.State = nil }, decide.SkipIdleUnknown},
-		"uptime":         {func(h *harness) { h.probe.uptimeErr = errBad }, decide.SkipIdleUnknown},
-		"excluded":       {func(h *harness) { h.fake.VM.Tags = map[string]string{"avdgen-exclude": "TRUE"} }, decide.SkipExcluded},
+		"never":         {func(h *harness) { h.cfg.IdleAfter = 0 }, decide.SkipIdleDisabled},
+		"installing":    {func(h *harness) { h.probe.installing = "TrustedInstaller" }, decide.SkipServicing},
+		"shutting down": {func(h *harness) { h.probe.shuttingDown = true }, decide.SkipShutdown},
+		"event log":     {func(h *harness) { h.probe.eventLogErr = []error{errBad, errBad} }, decide.SkipEventLogUnknown},
+		"sessions":      {func(h *harness) { h.probe.sessionsErr = []error{errBad, errBad} }, decide.SkipSessionsUnknown},
+		"no state":      {func(h *harness) { h.deps.State = nil }, decide.SkipIdleUnknown},
+		"awake clock":   {func(h *harness) { h.probe.awakeErr = errBad }, decide.SkipIdleUnknown},
+		"excluded":      {func(h *harness) { h.fake.VM.Tags = map[string]string{"avdgen-exclude": "TRUE"} }, decide.SkipExcluded},
 		"future state": {func(h *harness) {
-			h.deps.State.Save(Record{LastSessionSeen: t0.Add(time.Hour)})
+			h.writeState(`{"lastSessionSeen":"2026-11-22T13:00:00Z","idleCheckedAt":"2026-11-22T11:45:00Z","idleFor":172800000000000}`)
 		}, decide.SkipIdleUnknown},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
-			if err := h.deps.State.Save(Record{LastSessionSeen: t0.Add(-48 * time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
+			h.runningIdleClock(48 * time.Hour)
 			c.set(h)
 			h.want(h.idle(), c.want, 0)
 		})
@@ -683,7 +778,9 @@ func TestIdleInterrupted(t *testing.T) {
 	h.want(res, decide.SkipInterrupted, 0)
 }
 
-func TestStateRefusesLinks(t *testing.T) {
+// A link where the state file belongs is never read or written through:
+// Load calls it corrupt, Save replaces the link itself.
+func TestStateNeverFollowsLinks(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "elsewhere")
 	if err := os.WriteFile(target, []byte(`{}`), 0o600); err != nil {
@@ -691,16 +788,19 @@ func TestStateRefusesLinks(t *testing.T) {
 	}
 	s := &State{Path: filepath.Join(dir, StateFile)}
 	if err := os.Symlink(target, s.Path); err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
-	if _, _, err := s.Load(); err == nil {
-		t.Error("Load followed a symbolic link")
+	if _, _, err := s.Load(); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Load of a symbolic link: %v, want ErrCorrupt", err)
 	}
-	if err := s.Save(Record{}); err == nil {
-		t.Error("Save replaced a symbolic link")
+	if err := s.Save(Record{DecidedSession: "7", DecidedAt: t0}); err != nil {
+		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(target); string(b) != `{}` {
 		t.Errorf("target changed: %q", b)
+	}
+	if fi, err := os.Lstat(s.Path); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("the link was not replaced by a file: %v %v", fi, err)
 	}
 }
 
@@ -768,14 +868,20 @@ func TestSecondTriggerAtTheSameInstantAndAtTheWindowsEdge(t *testing.T) {
 	h.want(h.logoff(), decide.Deallocate, 2)
 }
 
-func TestCheckExactlyMaxCheckAgeOldIsActedOn(t *testing.T) {
-	h := newHarness(t)
-	h.probe.hook = func(name string, n int) {
-		if name == "sessions" && n == 2 {
-			h.advance(MaxCheckAge)
+func TestCheckAgeBoundary(t *testing.T) {
+	for age, want := range map[time.Duration]decide.Outcome{MaxCheckAge - time.Second: decide.Deallocate, MaxCheckAge: decide.SkipStale} {
+		h := newHarness(t)
+		h.probe.hook = func(name string, n int) {
+			if name == "sessions" && n == 2 {
+				h.advance(age)
+			}
+		}
+		res := h.logoff()
+		h.want(res, want, map[decide.Outcome]int{decide.Deallocate: 1}[want])
+		if want == decide.SkipStale && !strings.Contains(res.Decision.Reason, "the last check of the host is 2m0s old, not less than 2m0s") {
+			t.Errorf("reason %q", res.Decision.Reason)
 		}
 	}
-	h.want(h.logoff(), decide.Deallocate, 1)
 }
 
 func TestIdleNeverAsksNothing(t *testing.T) {
@@ -895,5 +1001,314 @@ func TestConsoleAtLogonScreenHoldsNoVM(t *testing.T) {
 	h.want(res, decide.SkipUserSession, 0)
 	if !strings.Contains(res.Decision.Reason, "session 3 at rdp-sxs240705700#1, Init") {
 		t.Errorf("reason %q", res.Decision.Reason)
+	}
+}
+
+// Issue 20 (2): Start VM on Connect resumes a VM hibernated 72 hours ago;
+// the idle run lands 5 minutes after the resume, before the user's RDP
+// session exists. GetTickCount64 counts the 72 hours; the awake clock does
+// not, and the gap in idle runs restarts the idle clock: nothing is sent,
+// whether the action is hibernate or deallocate.
+func TestResumeIsNotIdleTime(t *testing.T) {
+	for _, hibernate := range []bool{true, false} {
+		for _, after := range []time.Duration{0, 5 * time.Minute, 14 * time.Minute} {
+			h := newHarness(t)
+			h.cfg.Hibernate = hibernate
+			h.fake.VM.HibernationEnabled = true
+			h.runningIdleClock(20 * time.Minute)
+			h.hibernate(72 * time.Hour)
+			h.probe.uptime = 5*time.Hour + 72*time.Hour // GetTickCount64 counts hibernation
+			h.advance(after)
+			res := h.idle()
+			h.want(res, decide.SkipIdleUnknown, 0)
+			if !strings.Contains(res.Decision.Reason, "the idle clock starts again") {
+				t.Errorf("hibernate=%v, %s after the resume: reason %q", hibernate, after, res.Decision.Reason)
+			}
+			if after != 14*time.Minute {
+				continue
+			}
+			// The user never came: counted from the resume, on the awake clock.
+			h.advance(15 * time.Minute)
+			h.want(h.idle(), decide.SkipNotIdleLongEnough, 0)
+			h.advance(15 * time.Minute)
+			want := decide.Deallocate
+			if hibernate {
+				want = decide.Hibernate
+			}
+			h.want(h.idle(), want, 1)
+		}
+	}
+}
+
+// Issue 20 (2): a sleep shorter than the gap bound between two idle runs
+// restarts the clock too: only awake time with no session counts.
+func TestShortHibernationBetweenIdleRunsRestartsTheClock(t *testing.T) {
+	h := newHarness(t)
+	h.runningIdleClock(25 * time.Minute)
+	h.hibernate(10 * time.Minute)
+	h.advance(5 * time.Minute)
+	res := h.idle()
+	h.want(res, decide.SkipIdleUnknown, 0)
+	if !strings.Contains(res.Decision.Reason, "slept or was hibernated") {
+		t.Errorf("reason %q", res.Decision.Reason)
+	}
+}
+
+// Issue 20 (2): a queued logoff run whose grace period slept through a
+// hibernation wakes up right after the resume; it decides nothing.
+func TestGraceThatSleptThroughHibernationNeverActs(t *testing.T) {
+	for _, hibernate := range []bool{true, false} {
+		h := newHarness(t)
+		h.cfg.Grace = 90 * time.Second
+		h.cfg.Hibernate = hibernate
+		h.fake.VM.HibernationEnabled = true
+		h.deps.Sleep = func(ctx context.Context, d time.Duration) error {
+			if d == h.cfg.Grace {
+				h.hibernate(72 * time.Hour)
+			}
+			return ctx.Err()
+		}
+		res := h.logoff()
+		h.want(res, decide.SkipStale, 0)
+		if !strings.Contains(res.Decision.Reason, "grace period of 1m30s took 72h") {
+			t.Errorf("reason %q", res.Decision.Reason)
+		}
+	}
+	// A grace period one minute late is still acted on.
+	h := newHarness(t)
+	h.cfg.Grace = 90 * time.Second
+	h.deps.Sleep = func(ctx context.Context, d time.Duration) error {
+		h.advance(d + MaxGraceOverrun)
+		return ctx.Err()
+	}
+	h.want(h.logoff(), decide.Deallocate, 1)
+}
+
+// Issue 20 (2): hibernated while IMDS and the token were asked (after the
+// last full check): the last-moment check sees the wall clock ahead of the
+// awake clock and sends nothing, for logoff and idle alike.
+func TestRunThatSleptNeverPosts(t *testing.T) {
+	for _, idle := range []bool{false, true} {
+		h := newHarness(t)
+		h.probe.hook = func(name string, n int) {
+			if name == "arc" {
+				h.hibernate(3 * time.Hour)
+			}
+		}
+		var res Result
+		if idle {
+			h.runningIdleClock(time.Hour)
+			res = h.idle()
+		} else {
+			res = h.logoff()
+		}
+		h.want(res, decide.SkipStale, 0)
+		if !strings.Contains(res.Decision.Reason, "started 3h0m0s ago but the host was awake for only 0s of it (it slept or was hibernated") {
+			t.Errorf("idle=%v: reason %q", idle, res.Decision.Reason)
+		}
+	}
+	h := newHarness(t)
+	h.probe.awakeErr = errBad
+	h.want(h.logoff(), decide.SkipStale, 0)
+}
+
+// Issue 20 (7): session ids are reused. The second trigger of one logoff is
+// deduplicated; a later logon that got the same id is decided on its own.
+func TestOneDecisionPerLogonNotPerSessionID(t *testing.T) {
+	h := newHarness(t)
+	first, second := t0.Add(-3*time.Hour), t0.Add(time.Minute)
+	h.probe.logons = map[uint32]time.Time{2: first}
+	h.want(h.logoff(), decide.Deallocate, 1)
+	h.probe.logons = nil // the 23 trigger: the session is gone
+	h.want(h.logoff(), decide.SkipAlreadyDecided, 1)
+	h.probe.logons = map[uint32]time.Time{2: first}
+	h.want(h.logoff(), decide.SkipAlreadyDecided, 1)
+	h.advance(2 * time.Minute)
+	h.probe.logons = map[uint32]time.Time{2: second} // someone signed in as session 2 and out again
+	h.want(h.logoff(), decide.Deallocate, 2)
+	h.probe.logons = nil
+	h.want(h.logoff(), decide.SkipAlreadyDecided, 2)
+	rec, _, err := h.deps.State.Load()
+	if err != nil || !rec.DecidedLogon.Equal(second) {
+		t.Errorf("recorded logon %s (%v), want %s", rec.DecidedLogon, err, second)
+	}
+}
+
+// Issue 20 (3): a state file that cannot be believed (unparsable, a time in
+// the future, writable by others) is not used and is replaced by the next
+// run, so no user-planted or damaged file switches the rules off for good.
+func TestCorruptStateIsReplaced(t *testing.T) {
+	for name, write := range map[string]func(h *harness){
+		"unparsable": func(h *harness) { h.writeState("{") },
+		"future decision": func(h *harness) {
+			h.writeState(`{"decidedSession":"2","decidedAt":"2027-01-01T00:00:00Z","decidedOutcome":202}`)
+		},
+		"future last session": func(h *harness) { h.writeState(`{"lastSessionSeen":"2030-01-01T00:00:00Z"}`) },
+		"negative idle":       func(h *harness) { h.writeState(`{"idleFor":-5}`) },
+		"writable by others": func(h *harness) {
+			h.writeState(`{"decidedSession":"2","decidedAt":"2026-11-22T11:59:00Z","decidedOutcome":202}`)
+			if err := os.Chmod(h.deps.State.Path, 0o666); err != nil {
+				h.t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			write(h)
+			if _, _, err := h.deps.State.Load(); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Load: %v, want ErrCorrupt", err)
+			}
+			h.want(h.logoff(), decide.Deallocate, 1)
+			rec, found, err := h.deps.State.Load()
+			if err != nil || !found || rec.DecidedSession != "2" || !rec.DecidedAt.Equal(t0) || !rec.LastSessionSeen.Equal(t0) {
+				t.Errorf("after the run: %+v %v %v", rec, found, err)
+			}
+			// The idle clock restarts from a corrupt file too.
+			write(h)
+			res := h.idle()
+			h.want(res, decide.SkipIdleUnknown, 1)
+			if !strings.Contains(res.Decision.Reason, "state file corrupt") {
+				t.Errorf("idle reason %q", res.Decision.Reason)
+			}
+			if _, _, err := h.deps.State.Load(); err != nil {
+				t.Errorf("not replaced by the idle run: %v", err)
+			}
+		})
+	}
+}
+
+// delayedPOST holds every deallocate POST for delay before it is sent, as
+// a slow connection would.
+type delayedPOST struct {
+	base  http.RoundTripper
+	delay time.Duration
+}
+
+func (d delayedPOST) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost {
+		select {
+		case <-time.After(d.delay):
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return d.base.RoundTrip(r)
+}
+
+// Issue 20 (7): the POST must have left by the time the last check is
+// MaxCheckAge old; a connection still not open then is abandoned.
+func TestPOSTNeverLeavesAfterTheBound(t *testing.T) {
+	h := newHarness(t)
+	h.deps.HTTP = &http.Client{Transport: delayedPOST{base: testnet.Guard(t, nil), delay: 2 * time.Second}}
+	h.probe.hook = func(name string, n int) {
+		if name == "sessions" && n == 2 {
+			h.advance(MaxCheckAge - 50*time.Millisecond)
+		}
+	}
+	res := h.logoff()
+	h.want(res, decide.SkipStale, 0)
+	if !strings.Contains(res.Decision.Reason, "abandoned before it left") {
+		t.Errorf("reason %q", res.Decision.Reason)
+	}
+	// With time left, the same slow connection is waited for.
+	h = newHarness(t)
+	h.deps.HTTP = &http.Client{Transport: delayedPOST{base: testnet.Guard(t, nil), delay: 20 * time.Millisecond}}
+	h.want(h.logoff(), decide.Deallocate, 1)
+}
+
+// An idle run that could not read the awake clock counts nothing, and the
+// next run does not count across it either.
+func TestIdleNeverCountsAcrossAnUnreadableAwakeClock(t *testing.T) {
+	h := newHarness(t)
+	h.runningIdleClock(25 * time.Minute)
+	h.probe.awakeErr = errBad
+	h.want(h.idle(), decide.SkipIdleUnknown, 0)
+	h.probe.awakeErr = nil
+	h.advance(15 * time.Minute)
+	res := h.idle()
+	h.want(res, decide.SkipIdleUnknown, 0)
+	if !strings.Contains(res.Decision.Reason, "clocks disagree") {
+		t.Errorf("reason %q", res.Decision.Reason)
+	}
+}
+
+// The idle clock's restart rules at their edges: a gap of exactly
+// MaxIdleCheckGap, or a sleep of exactly MaxSleepInRun, still counts.
+func TestIdleClockEdges(t *testing.T) {
+	for name, c := range map[string]struct {
+		wall, asleep time.Duration // since the previous idle run; asleep of it
+		awakeShift   time.Duration // the awake clock moved by this beyond the wall clock
+		idle         time.Duration // counted, or
+		restart      string        // the clock restarts saying this
+	}{
+		"every 15 minutes":               {wall: 15 * time.Minute, idle: 120 * time.Minute},
+		"gap at the bound":               {wall: MaxIdleCheckGap, idle: 105*time.Minute + MaxIdleCheckGap},
+		"gap over the bound":             {wall: MaxIdleCheckGap + time.Second, restart: "more than 35m0s"},
+		"sleep at the bound":             {wall: 15 * time.Minute, asleep: MaxSleepInRun, idle: 119 * time.Minute},
+		"sleep over the bound":           {wall: 15 * time.Minute, asleep: MaxSleepInRun + time.Second, restart: "slept or was hibernated"},
+		"wall clock set back":            {wall: -time.Second, restart: "the wall clock is 1s behind the last idle check"},
+		"same instant":                   {wall: 0, idle: 105 * time.Minute},
+		"asleep half a minute":           {wall: 30 * time.Second, asleep: 30 * time.Second, idle: 105 * time.Minute},
+		"awake clock ahead":              {wall: 15 * time.Minute, awakeShift: MaxSleepInRun + time.Second, restart: "clocks disagree"},
+		"awake clock ahead at the bound": {wall: 15 * time.Minute, awakeShift: MaxSleepInRun, idle: 120 * time.Minute}, // capped by the wall time since the last session,
+		"restarted":                      {wall: 15 * time.Minute, awakeShift: -4 * time.Hour, restart: "restarted"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.cfg.IdleAfter = 5 * time.Hour
+			h.runningIdleClock(2 * time.Hour) // 105 minutes counted at the last run, 15 minutes ago
+			h.advance(-15 * time.Minute)      // back to that run: now the test moves the clocks
+			h.hibernate(c.asleep)
+			h.advance(c.wall - c.asleep)
+			h.mu.Lock()
+			h.bootAwake += c.awakeShift
+			h.mu.Unlock()
+			res := h.idle()
+			if c.restart != "" {
+				if res.Decision.Outcome != decide.SkipIdleUnknown || !strings.Contains(res.Decision.Reason, c.restart) {
+					t.Errorf("%d %q, want a restart saying %q", res.Decision.Outcome, res.Decision.Reason, c.restart)
+				}
+				return
+			}
+			want := fmt.Sprintf("no user session for %s,", c.idle)
+			if res.Decision.Outcome != decide.SkipNotIdleLongEnough || !strings.Contains(res.Decision.Reason, want) {
+				t.Errorf("%d %q, want %q", res.Decision.Outcome, res.Decision.Reason, want)
+			}
+		})
+	}
+}
+
+// The slept-during-run check at its edge: a wall clock exactly
+// MaxSleepInRun ahead of the awake clock still acts; a restarted awake
+// clock (lower than at the start) never does.
+func TestSleptDuringRunEdges(t *testing.T) {
+	h := newHarness(t)
+	h.probe.hook = func(name string, n int) {
+		if name == "arc" {
+			h.hibernate(MaxSleepInRun)
+		}
+	}
+	h.want(h.logoff(), decide.Deallocate, 1)
+	h = newHarness(t)
+	h.probe.hook = func(name string, n int) {
+		if name == "arc" {
+			h.mu.Lock()
+			h.bootAwake -= time.Second
+			h.mu.Unlock()
+		}
+	}
+	h.want(h.logoff(), decide.SkipStale, 0)
+}
+
+// Deps.State without a clock judges its times on the run's clock, not the
+// machine's: a state written by this run is never "in the future".
+func TestStateTakesTheRunsClock(t *testing.T) {
+	h := newHarness(t)
+	h.now = time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.deps.State = &State{Path: h.deps.State.Path}
+	h.want(h.logoff(), decide.Deallocate, 1)
+	h.want(h.logoff(), decide.SkipAlreadyDecided, 1)
+	if strings.Contains(h.logText(), " 403 ") {
+		t.Errorf("state refused:\n%s", h.logText())
 	}
 }

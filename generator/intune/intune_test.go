@@ -519,7 +519,7 @@ func TestDetectionCoversThePackage(t *testing.T) {
 		"action":           "agent:\n  action: hibernate\n",
 		"grace":            "agent:\n  grace: 10m\n",
 		"excludeTag":       "agent:\n  excludeTag: keep=true\n",
-		"installDir":       "agent:\n  installDir: '%ProgramFiles%\\\\Contoso\\\\avd-agent'\n",
+		"installDir":       "agent:\n  installDir: '%ProgramFiles%\\Contoso\\avd-agent'\n",
 		"idleAfter":        "agent:\n  idleAfter: never\n",
 		"identityClientId": "agent:\n  identityClientId: 0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9\n",
 	} {
@@ -563,5 +563,50 @@ func TestHostileAgentVersionIsRefused(t *testing.T) {
 	in.Agents.Version = "1.2.3+build_7-rc.1"
 	if _, err := Build(in); err != nil {
 		t.Error(err)
+	}
+}
+
+// Issue 20 (3, 4): the install and uninstall scripts run as SYSTEM. Their
+// log and the agent's state live where no user can create anything first
+// (the SYSTEM profile, not %ProgramData%); they never re-own or adopt a
+// folder (no /setowner), never remove a junction and carry on (a refusal
+// instead: no window for a user to put it back), every icacls acts on a link
+// itself (/L), and the log is never appended through a link or a hard link.
+func TestInstallScriptsNeverFollowUserLinks(t *testing.T) {
+	files := build(t, example)
+	scripts := map[string]string{}
+	for _, f := range packageContent(t, files) {
+		if strings.HasSuffix(f.Path, ".ps1") {
+			scripts[f.Path] = string(f.Data)
+		}
+	}
+	if len(scripts) != 2 {
+		t.Fatalf("scripts %v", scripts)
+	}
+	for name, text := range scripts {
+		if !strings.Contains(text, `$logDir = Join-Path $env:SystemRoot 'System32\config\systemprofile\AppData\Local\avdgen'`) {
+			t.Errorf("%s: the install log is not in the SYSTEM profile", name)
+		}
+		for _, bad := range []string{"ProgramData'", "$env:ProgramData", "/setowner", "[IO.Directory]::Delete"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("%s contains %q", name, bad)
+			}
+		}
+		for i, line := range strings.Split(text, "\n") {
+			if strings.Contains(line, "icacls.exe") && !strings.Contains(line, " /L ") {
+				t.Errorf("%s:%d: icacls without /L: %s", name, i+1, strings.TrimSpace(line))
+			}
+		}
+		// The only append is the log's, right after the link check.
+		add := strings.Index(text, "Add-Content -LiteralPath $log")
+		check := strings.Index(text, "-or $item.LinkType)) {")
+		if strings.Count(text, "Add-Content") != 1 || add < 0 || check < 0 || check > add || strings.Count(text[check:add], "\n") > 3 {
+			t.Errorf("%s: the log is not checked for links right before it is appended to", name)
+		}
+	}
+	install := scripts["install.ps1"]
+	if strings.Count(install, "Confirm-AvdgenFolder $installDir") != 1 || strings.Count(install, "Confirm-AvdgenFolder $logDir") < 1 ||
+		!strings.Contains(install, `throw "$path is a junction or link`) || !strings.Contains(install, `throw "$path is owned by $owner`) {
+		t.Errorf("install.ps1 does not refuse a junction or a folder someone else owns, for the log and the install folder")
 	}
 }

@@ -296,3 +296,42 @@ func TestWindowsReleasesAccepted(t *testing.T) {
 		}
 	}
 }
+
+// Issue 20 (6): an install folder is judged after its variables are
+// expanded: %SystemRoot%\Temp\avdgen is refused as C:\Windows\Temp\avdgen is,
+// whatever the spelling, and every spelling of an accepted folder is accepted.
+func TestInstallDirJudgedAfterExpansion(t *testing.T) {
+	for _, dir := range []string{
+		`C:\Windows\Temp\avdgen`, `%SystemRoot%\Temp\avdgen`, `%SYSTEMROOT%\TEMP\avdgen`, `%windir%\Temp\avdgen`,
+		`%SystemDrive%\Windows\Temp\avdgen`, `%SystemRoot%\Tasks\avdgen`, `%SystemRoot%\System32\spool\drivers\color\avdgen`,
+		`%SystemRoot%\tracing\avdgen`, `%SystemDrive%\ProgramData\avdgen`, `%ALLUSERSPROFILE%\avdgen`, `%PUBLIC%\avdgen`,
+		`%SystemDrive%\Users\x`, `%LOCALAPPDATA%\avdgen`, `%UserProfile%\avdgen`,
+	} {
+		if err := ValidateInstallDir(dir); err == nil || !strings.Contains(err.Error(), "users can write there") || !strings.Contains(err.Error(), `agent.installDir "`+dir+`"`) {
+			t.Errorf("%s: %v", dir, err)
+		}
+	}
+	for dir, want := range map[string]string{
+		`%SystemDrive%\tools\avdgen`:    "must be under %ProgramFiles%",
+		`%SystemRoot%`:                  "use a dedicated folder",
+		`%ProgramFiles%\`:               "use a dedicated folder",
+		`%NOPE%\avdgen`:                 "unknown environment variable %NOPE%",
+		`%ProgramFiles\avdgen`:          "unpaired %",
+		`C:\PROGRA~1\avdgen`:            "short (8.3) name",
+		`%ProgramFiles%\.\avdgen`:       "'.'",
+		`%ProgramFiles%\\avdgen`:        "empty",
+		`%SystemDrive%%SystemDrive%\x`:  "not a local absolute path",
+		`D:\Program Files\avdgen`:       "must be under %ProgramFiles%",
+		`%ProgramData%\..\Windows\Temp`: "'..'",
+	} {
+		if err := ValidateInstallDir(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", dir, err, want)
+		}
+	}
+	for _, dir := range []string{`%ProgramFiles%\avdgen`, `C:\Program Files\avdgen`, `%ProgramW6432%\Contoso\avdgen`, `%ProgramFiles(x86)%\avdgen`,
+		`%SystemRoot%\avdgen`, `c:\windows\System32\avdgen`, `%SystemDrive%\Program Files\avdgen\`, `%CommonProgramFiles%\avdgen`} {
+		if err := ValidateInstallDir(dir); err != nil {
+			t.Errorf("%s refused: %v", dir, err)
+		}
+	}
+}

@@ -232,38 +232,42 @@ func validateHostsGroup(name, sid string) error {
 	return nil
 }
 
-// userWritable are places a standard user can write to: an agent there
-// could be replaced by the user and would then run as SYSTEM.
-var userWritable = []string{`%temp%`, `%tmp%`, `%userprofile%`, `%appdata%`, `%localappdata%`, `%public%`, `%homepath%`, `%homedrive%`,
-	`%programdata%`, `c:\users\`, `c:\windows\temp`, `c:\programdata`, `c:\temp`}
+// perUserVars name folders of the user running something: users write there.
+var perUserVars = []string{"temp", "tmp", "userprofile", "appdata", "localappdata", "homepath", "homedrive", "homeshare", "onedrive", "username", "userdomain"}
 
 // ValidateInstallDir refuses relative, UNC and user-writable directories.
+// The folder is judged after its variables are expanded with their standard
+// values (contract.StandardWindowsVars), so %SystemRoot%\Temp\avdgen is
+// refused as C:\Windows\Temp\avdgen is; the agent's check judges the real
+// expansion and the real path on the host with the same rule.
 func ValidateInstallDir(dir string) error {
-	lower := strings.ToLower(strings.TrimRight(dir, `\`)) + `\`
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("agent.installDir \"%s\": "+format, append([]any{dir}, args...)...)
+	}
 	switch {
 	case strings.ContainsAny(dir, `"'/*?<>|`) || strings.Contains(dir, `..`):
-		return fmt.Errorf("agent.installDir \"%s\": must not contain quotes, '/', wildcards or '..'", dir)
+		return bad("must not contain quotes, '/', wildcards or '..'")
 	case strings.HasPrefix(dir, `\\`):
-		return fmt.Errorf("agent.installDir \"%s\": a UNC path is not allowed; the agent must be a local file", dir)
+		return bad("a UNC path is not allowed; the agent must be a local file")
 	}
-	for _, p := range userWritable {
-		if strings.HasPrefix(lower, p) {
-			return fmt.Errorf("agent.installDir \"%s\": users can write there, and the agent runs as SYSTEM; use a folder under %%ProgramFiles%% (default %s)", dir, contract.DefaultInstallDir)
+	expanded, err := contract.ExpandWindowsVars(dir, func(name string) (string, bool) {
+		for _, u := range perUserVars {
+			if strings.EqualFold(name, u) {
+				return "", false
+			}
 		}
-	}
-	var root string
-	for _, p := range []string{`%programfiles%\`, `%programfiles(x86)%\`, `%systemroot%\`, `c:\program files\`, `c:\program files (x86)\`, `c:\windows\`} {
-		if strings.HasPrefix(lower, p) {
-			root = p
+		return contract.StandardLookup(name)
+	})
+	if err != nil {
+		for _, u := range perUserVars {
+			if strings.Contains(strings.ToLower(dir), "%"+u+"%") {
+				return bad("users can write there, and the agent runs as SYSTEM; use a folder under %%ProgramFiles%% (default %s)", contract.DefaultInstallDir)
+			}
 		}
+		return bad("%v; use %%ProgramFiles%%, %%ProgramFiles(x86)%% or %%SystemRoot%%, or a C:\\ path", err)
 	}
-	if root == "" {
-		// A folder elsewhere (C:\tools, D:\x) inherits the drive root's ACL,
-		// which lets Authenticated Users modify files in new subfolders.
-		return fmt.Errorf("agent.installDir \"%s\": must be under %%ProgramFiles%%, %%ProgramFiles(x86)%% or %%SystemRoot%% (folders elsewhere inherit ACLs that let users replace the agent, which runs as SYSTEM)", dir)
-	}
-	if lower == root {
-		return fmt.Errorf("agent.installDir \"%s\": use a dedicated folder, e.g. %s", dir, contract.DefaultInstallDir)
+	if err := contract.JudgeInstallDir(expanded); err != nil {
+		return bad("%v", err)
 	}
 	return nil
 }

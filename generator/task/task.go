@@ -85,7 +85,7 @@ func LogoffFromSpec(s spec.Spec, date time.Time) Logoff {
 		Arguments: args,
 		Grace:     s.Agent.Grace,
 		Description: "avdgen: after a user signs out of host pool " + s.HostPool +
-			", deallocate this VM when no user session is left (avd-agent logoff). Log: %ProgramData%\\avdgen\\avd-agent.log",
+			", deallocate this VM when no user session is left (avd-agent logoff). Log: " + contract.LogDir + `\` + contract.LogFile,
 		Author: "avdgen",
 		Date:   date.UTC(),
 	}
@@ -106,7 +106,7 @@ func IdleFromSpec(s spec.Spec, date time.Time) (Logoff, bool) {
 		Command:   strings.TrimRight(s.Agent.InstallDir, `\`) + `\` + contract.AgentExe,
 		Arguments: "idle --idle-after " + QuoteArg(s.Agent.IdleAfter) + commonArgs(s),
 		Description: "avdgen: safety net for host pool " + s.HostPool + ": at startup and every 15 minutes, deallocate this VM when no user session has existed for " +
-			s.Agent.IdleAfter + " (avd-agent idle; a restart from inside Windows brings no logoff). Log: %ProgramData%\\avdgen\\avd-agent.log",
+			s.Agent.IdleAfter + " (avd-agent idle; a restart from inside Windows brings no logoff). Log: " + contract.LogDir + `\` + contract.LogFile,
 		Author: "avdgen",
 		Date:   date.UTC(),
 		IsIdle: true,

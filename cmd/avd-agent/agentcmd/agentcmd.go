@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -99,7 +101,8 @@ Global flags (before or after the command):
   --arm-endpoint URL           Resource Manager endpoint (default from the VM's cloud; https, or http on loopback)
   --identity-client-id ID      use this user-assigned managed identity (default: the system-assigned one)
   --identity-resource-id ID    the same, by resource id
-  --log-file PATH              log file (default %ProgramData%\avdgen\avd-agent.log, capped at 1 MiB)
+  --log-file PATH              log file, an absolute local path in a folder only SYSTEM and Administrators may write
+                               (default %SystemRoot%\System32\config\systemprofile\AppData\Local\avdgen\avd-agent.log, capped at 1 MiB)
   --verbose                    also print every log line to stderr
 
 Exit codes: 0 deallocated or deliberately skipped, 1 failure, 2 bad input, 3 not authorized to deallocate.
@@ -216,19 +219,56 @@ func (g *globals) resolve(env *Env) error {
 	if g.clientID != "" && g.resID != "" {
 		return errors.New("give either --identity-client-id or --identity-resource-id, not both")
 	}
+	if g.logFile != "" {
+		return ValidateLogFile(g.logFile, runtime.GOOS == "windows")
+	}
 	return nil
 }
 
-// logPath is the log file in force: --log-file, or the protected folder's.
+var windowsLogFileRe = regexp.MustCompile(`^[A-Za-z]:\\[^/*?"<>|:]+$`)
+
+// ValidateLogFile judges --log-file before anything is created or written:
+// an absolute local path to a file, not a folder (on Windows X:\...\name,
+// no UNC, device or \\?\ path, no '.' or '..' step, no wildcard) whose
+// folder is not a drive root. Whether the folder is safe for SYSTEM is
+// judged when the log is opened; the agent never changes a folder it did not
+// create.
+func ValidateLogFile(path string, windows bool) error {
+	bad := func(why string) error {
+		return fmt.Errorf("--log-file %q: %s; want an absolute local path such as %s\\%s in a folder only SYSTEM and Administrators may write", path, why, contract.LogDir, contract.LogFile)
+	}
+	if !windows {
+		if !filepath.IsAbs(path) || filepath.Clean(path) != path || filepath.Dir(path) == path {
+			return bad("not an absolute, clean path to a file")
+		}
+		return nil
+	}
+	if !windowsLogFileRe.MatchString(path) {
+		return bad(`not a local path X:\folder\file (UNC, device paths, '/', wildcards and quotes are refused)`)
+	}
+	parts := strings.Split(path[3:], `\`)
+	for _, p := range parts {
+		if p == "" || p == "." || p == ".." || strings.TrimRight(p, ". ") != p {
+			return bad("an empty, '.' or '..' step, or a name ending in a dot or space")
+		}
+	}
+	if len(parts) < 2 {
+		return bad("a file in a drive root")
+	}
+	return nil
+}
+
+// logPath is the log file in force: --log-file, or the default one in the
+// SYSTEM profile (contract.LogDir).
 func logPath(env *Env, flagValue string) string {
 	if flagValue != "" || !env.IsWindows {
 		return flagValue
 	}
-	dir := env.Getenv("ProgramData")
-	if dir == "" {
-		dir = `C:\ProgramData`
+	root := env.Getenv("SystemRoot")
+	if root == "" {
+		root = `C:\Windows`
 	}
-	return dir + `\avdgen\` + contract.LogFile
+	return strings.Replace(contract.LogDir, "%SystemRoot%", root, 1) + `\` + contract.LogFile
 }
 
 func openEvents(env *Env, verbose bool) host.EventLog {
@@ -266,7 +306,10 @@ func (g *globals) httpClient(env *Env) *http.Client {
 }
 
 // quietLogger logs to the event log and the log file but not to stderr
-// (which gets its own one line), using --log-file if it can be found in args.
+// (which gets its own one line). The command line may have been rejected, so
+// its --log-file is only used when it is a valid path into a folder that
+// already exists: nothing is created for a command line that was refused
+// (the folder is still judged before anything is written).
 func quietLogger(env *Env, args []string) *agentlog.Logger {
 	var file string
 	for i, a := range args {
@@ -274,6 +317,13 @@ func quietLogger(env *Env, args []string) *agentlog.Logger {
 			file = v
 		} else if (a == "--log-file" || a == "-log-file") && i+1 < len(args) {
 			file = args[i+1]
+		}
+	}
+	if file != "" {
+		if ValidateLogFile(file, runtime.GOOS == "windows") != nil {
+			file = ""
+		} else if fi, err := os.Lstat(filepath.Dir(file)); err != nil || !fi.IsDir() {
+			file = ""
 		}
 	}
 	return agentlog.New(logPath(env, file), openEvents(env, false), nil, false, env.Now)

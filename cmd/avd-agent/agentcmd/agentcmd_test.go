@@ -18,6 +18,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/avdgen/avdgen/agent/contract"
 	"github.com/avdgen/avdgen/agent/fakeazure"
 	"github.com/avdgen/avdgen/agent/host"
 	"github.com/avdgen/avdgen/agent/testnet"
@@ -72,12 +73,17 @@ func (p *fakeProbe) Servicing() (string, string, error) {
 }
 func (p *fakeProbe) SessionHost() (bool, error)     { p.call("host"); return !p.notHost, p.hostErr }
 func (p *fakeProbe) Uptime() (time.Duration, error) { return p.uptime, nil }
-func (p *fakeProbe) ArcSignals() ([]string, error)  { return p.arc, nil }
+func (p *fakeProbe) Awake() (time.Duration, error)  { return p.uptime, nil }
+func (p *fakeProbe) LogonTime(uint32) (time.Time, error) {
+	return time.Time{}, host.ErrSessionGone
+}
+func (p *fakeProbe) ArcSignals() ([]string, error) { return p.arc, nil }
 
 type fakeReadiness struct {
 	values map[string]uint32
 	task   bool
 	tasks  map[string]string // path -> XML, overrides task
+	real   map[string]string // expanded folder -> its real path
 }
 
 const taskXML = `<?xml version="1.0" encoding="UTF-16"?>
@@ -93,6 +99,19 @@ func utf16File(s string) []byte {
 }
 
 func (r fakeReadiness) PolicyValues() (map[string]uint32, error) { return r.values, nil }
+
+// ResolveInstallDir expands with the standard values; real maps an expanded
+// folder to where it really leads (a junction).
+func (r fakeReadiness) ResolveInstallDir(dir string) (string, string, error) {
+	expanded, err := contract.ExpandWindowsVars(dir, contract.StandardLookup)
+	if err != nil {
+		return "", "", err
+	}
+	if real, ok := r.real[expanded]; ok {
+		return expanded, real, nil
+	}
+	return expanded, expanded, nil
+}
 func (r fakeReadiness) TaskDefinition(path string) ([]byte, error) {
 	if x, ok := r.tasks[path]; ok {
 		return utf16File(x), nil
@@ -667,6 +686,7 @@ func TestIdleCommand(t *testing.T) {
 		t.Fatalf("exit %d: %q", code, h.out.String())
 	}
 	h.env.Now = func() time.Time { return time.Date(2026, 11, 22, 12, 31, 0, 0, time.UTC) }
+	h.probe.uptime += 31 * time.Minute // awake all along
 	h.out.Reset()
 	if code := h.run("idle"); code != ExitOK || h.fake.Count("POST", "/deallocate") != 1 {
 		t.Fatalf("exit %d: %q", code, h.out.String())
@@ -801,6 +821,72 @@ func TestCheckExplainsEverySession(t *testing.T) {
 	}
 }
 
+// Issue 20 (5): --log-file is judged before anything is created or
+// changed. A rejected command line creates no folder for it; a folder the
+// agent did not create (here one others may write, as C:\ProgramData is) is
+// refused for the log, never re-permissioned, and the decision goes on.
+func TestLogFileNeverChangesAFolderItDidNotCreate(t *testing.T) {
+	h := newHarness(t)
+	missing := filepath.Join(h.logDir, "new", "agent.log")
+	if code := Main([]string{"logoff", "--imds-endpoint", h.fake.URL, "--arm-endpoint", h.fake.URL, "--log-file", missing, "--action", "explode"}, h.env); code != ExitUsage {
+		t.Fatalf("exit %d", code)
+	}
+	if _, err := os.Lstat(filepath.Dir(missing)); err == nil {
+		t.Errorf("a rejected command line created %s", filepath.Dir(missing))
+	}
+	shared := filepath.Join(h.logDir, "shared")
+	os.Mkdir(shared, 0o777)
+	os.Chmod(shared, 0o777)
+	for _, args := range [][]string{
+		{"logoff", "--grace", "0s", "--action", "explode"}, // rejected
+		{"logoff", "--grace", "0s"},                        // accepted
+	} {
+		h.out.Reset()
+		code := Main(append(args, "--imds-endpoint", h.fake.URL, "--arm-endpoint", h.fake.URL, "--log-file", filepath.Join(shared, "avd.log")), h.env)
+		if fi, _ := os.Stat(shared); fi.Mode().Perm() != 0o777 {
+			t.Errorf("%v (exit %d): %s re-permissioned to %v", args, code, shared, fi.Mode().Perm())
+		}
+		if entries, _ := os.ReadDir(shared); len(entries) != 0 {
+			t.Errorf("%v: wrote into a folder others may write: %v", args, entries)
+		}
+	}
+	if h.fake.Count("POST", "/deallocate") != 1 || !strings.Contains(h.errOut.String(), " 401 ") {
+		t.Errorf("the accepted run did not decide with the log refused: POSTs %d, stderr %q", h.fake.Count("POST", "/deallocate"), h.errOut.String())
+	}
+}
+
+func TestValidateLogFile(t *testing.T) {
+	for path, ok := range map[string]bool{
+		`C:\Windows\System32\config\systemprofile\AppData\Local\avdgen\avd-agent.log`: true,
+		`D:\logs\avdgen\agent.log`: true,
+		`avd.log`:                  false,
+		`C:avd.log`:                false,
+		`C:\avd.log`:               false, // a drive root
+		`\\server\share\avd.log`:   false,
+		`\\?\C:\logs\avd.log`:      false,
+		`\\.\pipe\x`:               false,
+		`C:\logs\..\avd.log`:       false,
+		`C:\logs\.\avd.log`:        false,
+		`C:\logs\\avd.log`:         false,
+		`C:\logs\avd.log.`:         false,
+		`C:\logs\`:                 false,
+		`C:/logs/avd.log`:          false,
+		`C:\logs\*.log`:            false,
+		`C:\logs\avd.log:stream`:   false,
+	} {
+		if err := ValidateLogFile(path, true); (err == nil) != ok {
+			t.Errorf("Windows %q: %v", path, err)
+		} else if err != nil && !strings.Contains(err.Error(), "--log-file") {
+			t.Errorf("error does not name the flag: %v", err)
+		}
+	}
+	for path, ok := range map[string]bool{"/var/log/avd.log": true, "avd.log": false, "/var/log/../avd.log": false, "/": false, "/var/log/": false} {
+		if err := ValidateLogFile(path, false); (err == nil) != ok {
+			t.Errorf("POSIX %q: %v", path, err)
+		}
+	}
+}
+
 // Issue 20 item 7: check warns that a user-assigned identity, usually shared
 // by many VMs, lets any local user deallocate all of them, and says what to
 // do; with the system-assigned identity it does not.
@@ -817,5 +903,39 @@ func TestCheckWarnsOfASharedIdentity(t *testing.T) {
 	h = newHarness(t)
 	if code := h.run("check"); code != ExitOK || strings.Contains(h.out.String(), "WARN  identity") {
 		t.Errorf("system-assigned identity: exit %d\n%s", code, h.out.String())
+	}
+}
+
+// Issue 20 (6): check judges the folder each task runs the agent from after
+// the host expanded it and resolved its real path, as avdgen judges
+// agent.installDir: %SystemRoot%\Temp is refused like C:\Windows\Temp, and so
+// is an accepted folder that is a junction into one.
+func TestCheckJudgesTheInstallFolderAfterExpansion(t *testing.T) {
+	logoff := func(command string) string {
+		return strings.Replace(strings.Replace(taskXML, `%ProgramFiles%\avdgen\avd-agent.exe`, command, 1), "ARGS", "logoff --session $(SessionId)", 1)
+	}
+	for name, c := range map[string]struct {
+		command string
+		real    map[string]string
+		want    string
+	}{
+		"systemroot temp": {`%SystemRoot%\Temp\avdgen\avd-agent.exe`, nil, "users can write there"},
+		"windir tasks":    {`"%windir%\Tasks\avd-agent.exe"`, nil, "users can write there"},
+		"junction":        {`%ProgramFiles%\avdgen\avd-agent.exe`, map[string]string{`C:\Program Files\avdgen`: `C:\Users\Public\x`}, `resolves to C:\Users\Public\x`},
+		"unknown":         {`%AGENTHOME%\avd-agent.exe`, nil, "cannot be judged"},
+		"bare":            {`avd-agent.exe`, nil, "not a program in an install folder"},
+	} {
+		h := newHarness(t)
+		h.env.Readiness = fakeReadiness{values: map[string]uint32{"MaxDisconnectionTime": 900000}, task: true, real: c.real,
+			tasks: map[string]string{`\avdgen\avd-agent logoff`: logoff(c.command)}}
+		if code := h.run("check"); code != ExitFailure || !strings.Contains(h.out.String(), "FAIL  task") || !strings.Contains(h.out.String(), c.want) {
+			t.Errorf("%s: exit %d, want FAIL task with %q:\n%s", name, code, c.want, h.out.String())
+		}
+	}
+	h := newHarness(t)
+	h.env.Readiness = fakeReadiness{values: map[string]uint32{"MaxDisconnectionTime": 900000}, task: true,
+		tasks: map[string]string{`\avdgen\avd-agent logoff`: logoff(`"C:\Program Files\avdgen\avd-agent.exe"`)}}
+	if h.run("check"); !strings.Contains(h.out.String(), "OK    task") {
+		t.Errorf("an accepted folder failed:\n%s", h.out.String())
 	}
 }

@@ -3,7 +3,7 @@
     Copies the agent for this CPU to %ProgramFiles%\avdgen, verifies its SHA-256, restricts the folder to
     Administrators and SYSTEM, registers the logoff task \avdgen\avd-agent logoff from avd-agent-logoff.xml
     (replacing an older one) and writes the detection value HKLM\SOFTWARE\avdgen\AgentVersion.
-    Exit codes: 0 success, 1603 failure (see %ProgramData%\avdgen\intune-install.log).
+    Exit codes: 0 success, 1603 failure (see %SystemRoot%\System32\config\systemprofile\AppData\Local\avdgen\intune-install.log).
     Works on Windows PowerShell 5.1 and PowerShell 7.
 #>
 $ErrorActionPreference = 'Stop'
@@ -15,33 +15,48 @@ if ($env:PROCESSOR_ARCHITEW6432 -and -not [Environment]::Is64BitProcess) {
     exit $LASTEXITCODE
 }
 
-$logDir = Join-Path $env:ProgramData 'avdgen'
+# The agent's log and state, and this log, live in the SYSTEM profile: only SYSTEM and
+# Administrators can create anything there, so no user can have made the folder, a
+# junction or a link in it first (anyone can under %ProgramData%).
+$logDir = Join-Path $env:SystemRoot 'System32\config\systemprofile\AppData\Local\avdgen'
 $log = Join-Path $logDir 'intune-install.log'
+$trusted = @('S-1-5-18', 'S-1-5-32-544')
 
-# %ProgramData%\avdgen holds the agent's log and state, written as SYSTEM: only
-# Administrators and SYSTEM may own or write it. A junction or link a user put
-# there is removed (the link only, never its target); the folder is then owned
-# by Administrators with a protected DACL (no inherited ACEs).
-function Protect-AvdgenFolder {
-    $item = Get-Item -LiteralPath $logDir -Force -ErrorAction SilentlyContinue
-    if ($item -and ($item.Attributes -band [IO.FileAttributes]::ReparsePoint)) {
-        [IO.Directory]::Delete($logDir, $false)
-        $item = $null
+# A folder SYSTEM writes into: created here when missing, with Administrators and SYSTEM only; an
+# existing one is used only when it is no junction or link and SYSTEM or Administrators own it. It is
+# never re-owned or adopted: a folder someone else made is refused. icacls /L acts on a link itself,
+# never on its target, should one appear between the check and the call.
+function Confirm-AvdgenFolder([string] $path) {
+    $item = Get-Item -LiteralPath $path -Force -ErrorAction SilentlyContinue
+    if (-not $item) {
+        New-Item -ItemType Directory -Path $path | Out-Null
+        & icacls.exe $path /L /inheritance:r /grant:r '*S-1-5-32-544:(OI)(CI)F' '*S-1-5-18:(OI)(CI)F' | Out-Null
+        if ($LASTEXITCODE -ne 0) { throw "icacls on $path failed with $LASTEXITCODE" }
+        $item = Get-Item -LiteralPath $path -Force
     }
-    if (-not $item) { New-Item -ItemType Directory -Path $logDir -Force | Out-Null }
-    & icacls.exe $logDir /setowner '*S-1-5-32-544' | Out-Null
-    if ($LASTEXITCODE -ne 0) { throw "icacls /setowner on $logDir failed with $LASTEXITCODE" }
-    & icacls.exe $logDir /inheritance:r /grant:r '*S-1-5-32-544:(OI)(CI)F' '*S-1-5-18:(OI)(CI)F' | Out-Null
-    if ($LASTEXITCODE -ne 0) { throw "icacls on $logDir failed with $LASTEXITCODE" }
+    if ($item.Attributes -band [IO.FileAttributes]::ReparsePoint) {
+        throw "$path is a junction or link; delete it as an administrator and install again"
+    }
+    if (-not $item.PSIsContainer) { throw "$path is not a folder" }
+    $owner = (Get-Acl -LiteralPath $path).GetOwner([Security.Principal.SecurityIdentifier]).Value
+    if ($trusted -notcontains $owner) {
+        throw "$path is owned by $owner, not SYSTEM or Administrators; delete it as an administrator and install again"
+    }
 }
 
+# Appends to the install log, never through a link: a link or hard link at the log's
+# name is removed (the name only, never what it points to) before writing.
 function Write-Log([string] $message) {
-    if (-not (Test-Path -LiteralPath $logDir)) { Protect-AvdgenFolder }
+    Confirm-AvdgenFolder $logDir
+    $item = Get-Item -LiteralPath $log -Force -ErrorAction SilentlyContinue
+    if ($item -and (($item.Attributes -band [IO.FileAttributes]::ReparsePoint) -or $item.LinkType)) {
+        [IO.File]::Delete($log)
+    }
     Add-Content -LiteralPath $log -Value ('{0:u} install {1}' -f (Get-Date).ToUniversalTime(), $message)
 }
 
 try {
-    Protect-AvdgenFolder
+    Confirm-AvdgenFolder $logDir
     $arch = $env:PROCESSOR_ARCHITECTURE
     switch ($arch) {
         'AMD64' { $source = 'avd-agent-amd64.exe'; $expected = 'ceabbdca648a6ce907ea656088de962c2ee9248c4ff0f34c5b7494646f9ad65e' }
@@ -52,9 +67,9 @@ try {
     $target = Join-Path $installDir 'avd-agent.exe'
     Write-Log "installing $source to $target"
 
-    if (-not (Test-Path -LiteralPath $installDir)) { New-Item -ItemType Directory -Path $installDir -Force | Out-Null }
     # Only Administrators and SYSTEM: the agent runs as SYSTEM, so users must not be able to replace it.
-    & icacls.exe $installDir /inheritance:r /grant:r '*S-1-5-32-544:(OI)(CI)F' '*S-1-5-18:(OI)(CI)F' | Out-Null
+    Confirm-AvdgenFolder $installDir
+    & icacls.exe $installDir /L /inheritance:r /grant:r '*S-1-5-32-544:(OI)(CI)F' '*S-1-5-18:(OI)(CI)F' | Out-Null
     if ($LASTEXITCODE -ne 0) { throw "icacls failed with $LASTEXITCODE" }
 
     Copy-Item -LiteralPath (Join-Path $PSScriptRoot $source) -Destination $target -Force
@@ -78,7 +93,7 @@ try {
 
     # The detection rule's value: the agent version and a digest of everything
     # this package installs, so any change hosts must apply is a new value.
-    $detectionVersion = 'v1.0.0+76319bbc86526d1a'
+    $detectionVersion = 'v1.0.0+65b5dd036d89b75e'
     $key = 'HKLM:\SOFTWARE\avdgen'
     if (-not (Test-Path -LiteralPath $key)) { New-Item -Path $key -Force | Out-Null }
     Set-ItemProperty -LiteralPath $key -Name 'AgentVersion' -Value $detectionVersion
@@ -86,7 +101,8 @@ try {
     Write-Log ('installed ' + $detectionVersion)
     exit 0
 } catch {
-    Write-Log "FAILED: $($_.Exception.Message)"
-    Write-Error $_.Exception.Message -ErrorAction Continue
+    $failure = $_.Exception.Message
+    try { Write-Log "FAILED: $failure" } catch { Write-Error "install log: $($_.Exception.Message)" -ErrorAction Continue }
+    Write-Error $failure -ErrorAction Continue
     exit 1603
 }

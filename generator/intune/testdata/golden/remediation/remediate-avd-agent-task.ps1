@@ -12,7 +12,7 @@ $xml = @'
   <RegistrationInfo>
     <Date>2023-11-14T22:13:20</Date>
     <Author>avdgen</Author>
-    <Description>avdgen: after a user signs out of host pool hp-entra, deallocate this VM when no user session is left (avd-agent logoff). Log: %ProgramData%\avdgen\avd-agent.log</Description>
+    <Description>avdgen: after a user signs out of host pool hp-entra, deallocate this VM when no user session is left (avd-agent logoff). Log: %SystemRoot%\System32\config\systemprofile\AppData\Local\avdgen\avd-agent.log</Description>
     <URI>\avdgen\avd-agent logoff</URI>
   </RegistrationInfo>
   <Triggers>
