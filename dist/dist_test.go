@@ -8,7 +8,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/avdgen/avdgen/dist/testpe"
+	"github.com/avdgen/avdgen/internal/testpe"
 )
 
 func TestLoadFromDir(t *testing.T) {

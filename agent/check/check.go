@@ -19,7 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
-	"github.com/avdgen/avdgen/agent/armvm"
+	"github.com/avdgen/avdgen/agent/armclient"
 	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/agent/contract"
 	"github.com/avdgen/avdgen/agent/decide"
@@ -141,23 +141,23 @@ func azureChecks(ctx context.Context, cfg Config, d Deps, inst imds.Instance) Re
 	tok := azcore.AccessToken{Token: tk.AccessToken, ExpiresOn: tk.ExpiresOn}
 	add("token", OK, "obtained for %s (expires %s)", cloud.ARMAudience, tok.ExpiresOn.UTC().Format(time.RFC3339))
 
-	client, err := armvm.New(azure.ARM{Cloud: cloud, Endpoint: cfg.ARMEndpoint, HTTPClient: d.HTTP, Retry: d.Retry}, identity.StaticCredential{Token: tok})
+	client, err := armclient.New(azure.ARM{Cloud: cloud, Endpoint: cfg.ARMEndpoint, HTTPClient: d.HTTP, Retry: d.Retry}, identity.StaticCredential{Token: tok})
 	if err != nil {
 		add("permission", Fail, "%v", err)
 		return r
 	}
 	perms, err := client.Permissions(ctx, inst.ResourceID)
-	var se *armvm.StatusError
+	var se *armclient.StatusError
 	switch {
 	case errors.As(err, &se) && se.StatusCode == http.StatusForbidden:
 		add("permission", Warn, "could not read this identity's permissions (%v); deallocation may still work", err)
 	case err != nil:
 		add("permission", Fail, "%v", err)
-	case armvm.Allows(perms, armvm.DeallocateAction):
-		add("permission", OK, "the identity may %s on this VM", armvm.DeallocateAction)
+	case armclient.Allows(perms, armclient.DeallocateAction):
+		add("permission", OK, "the identity may %s on this VM", armclient.DeallocateAction)
 	default:
 		add("permission", Fail, "the identity may NOT %s on %s: this is the AuthorizationFailed users would hit. Fix: avdgen rbac apply --subscription %s --resource-group <pool RG> --host-pool <pool>",
-			armvm.DeallocateAction, inst.ResourceID, inst.SubscriptionID)
+			armclient.DeallocateAction, inst.ResourceID, inst.SubscriptionID)
 	}
 	return r
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avdgen/avdgen/agent/testnet"
+	"github.com/avdgen/avdgen/internal/testnet"
 )
 
 const good = `{"compute":{"azEnvironment":"AzureUSGovernmentCloud","name":"vm1","resourceGroupName":"RG1","subscriptionId":"sub1",

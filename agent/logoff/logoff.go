@@ -23,7 +23,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/avdgen/avdgen/agent/agentlog"
-	"github.com/avdgen/avdgen/agent/armvm"
+	"github.com/avdgen/avdgen/agent/armclient"
 	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/agent/decide"
 	"github.com/avdgen/avdgen/agent/host"
@@ -524,7 +524,7 @@ func (r *run) act(ctx context.Context) Result {
 		return r.finish(dec, nil)
 	}
 
-	client, err := armvm.New(azure.ARM{Cloud: cloud, Endpoint: cfg.ARMEndpoint, HTTPClient: r.d.HTTP, Retry: r.d.Retry, PerRetry: []policy.Policy{gate{r}}},
+	client, err := armclient.New(azure.ARM{Cloud: cloud, Endpoint: cfg.ARMEndpoint, HTTPClient: r.d.HTTP, Retry: r.d.Retry, PerRetry: []policy.Policy{gate{r}}},
 		identity.StaticCredential{Token: azcore.AccessToken{Token: tok.AccessToken, ExpiresOn: tok.ExpiresOn}})
 	if err != nil {
 		return r.finish(decide.Decision{Outcome: decide.FailConfig, Reason: err.Error()}, err)
@@ -538,7 +538,7 @@ func (r *run) act(ctx context.Context) Result {
 		r.log.Log(agentlog.Warning, uint32(decide.WarnHibernateFallback), "hibernation refused by ARM (409); deallocated without hibernating")
 		dec = decide.Decision{Outcome: decide.Deallocate, Reason: dec.Reason + "; hibernate refused, plain deallocate sent"}
 	}
-	var authErr *armvm.AuthorizationError
+	var authErr *armclient.AuthorizationError
 	if errors.As(err, &authErr) {
 		return r.finish(decide.Decision{Outcome: decide.FailNotAuthorized, Reason: err.Error()}, err)
 	}

@@ -16,9 +16,9 @@ import (
 
 	"github.com/avdgen/avdgen/agent/agentlog"
 	"github.com/avdgen/avdgen/agent/decide"
-	"github.com/avdgen/avdgen/agent/fakeazure"
 	"github.com/avdgen/avdgen/agent/host"
-	"github.com/avdgen/avdgen/agent/testnet"
+	"github.com/avdgen/avdgen/internal/fakeazure"
+	"github.com/avdgen/avdgen/internal/testnet"
 )
 
 // probe is the Windows machine as a test wants it: every probe can fail,

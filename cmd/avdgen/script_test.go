@@ -11,10 +11,10 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/avdgen/avdgen/agent/fakegraph"
 	"github.com/avdgen/avdgen/cmd/avdgen/app"
 	"github.com/avdgen/avdgen/dist"
-	"github.com/avdgen/avdgen/dist/testpe"
+	"github.com/avdgen/avdgen/internal/fakegraph"
+	"github.com/avdgen/avdgen/internal/testpe"
 )
 
 // TestMain lets scripts run `avdgen` as a real command: testscript re-execs
@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 
 // TestScript runs testdata/script/*.txtar. Each script gets $AGENTS, a
 // folder of small stand-in agents for --agent-dir (PE headers of the right
-// machine type and console subsystem, see dist/testpe), $GUI_EXE (a GUI
+// machine type and console subsystem, see internal/testpe), $GUI_EXE (a GUI
 // subsystem amd64 image), a fixed SOURCE_DATE_EPOCH, $EXAMPLES pointing at
 // examples/, and $GRAPH, a loopback fake of Microsoft Graph and blob storage
 // of its own (with a stand-in az on PATH for --auth cli, $GROUP a group in

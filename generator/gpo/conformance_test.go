@@ -12,7 +12,7 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/avdgen/avdgen/generator/internal/oracle"
+	"github.com/avdgen/avdgen/internal/oracle"
 )
 
 // refBackups are the real GPMC backups in testdata/reference/gpo-backups.

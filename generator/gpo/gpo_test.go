@@ -11,8 +11,8 @@ import (
 
 	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/generator/bundle"
-	"github.com/avdgen/avdgen/generator/internal/oracle"
 	"github.com/avdgen/avdgen/generator/spec"
+	"github.com/avdgen/avdgen/internal/oracle"
 )
 
 func testInput(t testing.TB) Input {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/avdgen/avdgen/dist"
-	"github.com/avdgen/avdgen/generator/internal/oracle"
+	"github.com/avdgen/avdgen/internal/oracle"
 )
 
 // mutating are the script's statements that change the domain or SYSVOL.

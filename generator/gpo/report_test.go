@@ -10,8 +10,8 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/avdgen/avdgen/generator/internal/oracle"
 	"github.com/avdgen/avdgen/generator/policy"
+	"github.com/avdgen/avdgen/internal/oracle"
 )
 
 // reportDoc parses a UTF-16LE gpreport.xml.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/avdgen/avdgen/generator/internal/oracle"
+	"github.com/avdgen/avdgen/internal/oracle"
 )
 
 // counter is a deterministic "random" source for tests.

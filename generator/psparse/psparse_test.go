@@ -23,9 +23,9 @@ import (
 	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/generator/bundle"
 	"github.com/avdgen/avdgen/generator/gpo"
-	"github.com/avdgen/avdgen/generator/internal/oracle"
 	"github.com/avdgen/avdgen/generator/intune"
 	"github.com/avdgen/avdgen/generator/spec"
+	"github.com/avdgen/avdgen/internal/oracle"
 )
 
 // specs cover the plain case and the characters that break PowerShell

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/avdgen/avdgen/generator/internal/oracle"
 	"github.com/avdgen/avdgen/generator/spec"
+	"github.com/avdgen/avdgen/internal/oracle"
 )
 
 func limits(t *testing.T, idle, disc, active string, end bool) spec.Limits {

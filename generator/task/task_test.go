@@ -12,8 +12,8 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/avdgen/avdgen/generator/internal/oracle"
 	"github.com/avdgen/avdgen/generator/spec"
+	"github.com/avdgen/avdgen/internal/oracle"
 )
 
 var date = time.Date(2023, 11, 14, 22, 13, 20, 0, time.UTC)

@@ -19,9 +19,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/avdgen/avdgen/agent/contract"
-	"github.com/avdgen/avdgen/agent/fakeazure"
 	"github.com/avdgen/avdgen/agent/host"
-	"github.com/avdgen/avdgen/agent/testnet"
+	"github.com/avdgen/avdgen/internal/fakeazure"
+	"github.com/avdgen/avdgen/internal/testnet"
 )
 
 // fakeProbe is the Windows machine as the test wants it; every probe can be

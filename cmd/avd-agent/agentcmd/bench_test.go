@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avdgen/avdgen/agent/fakeazure"
-	"github.com/avdgen/avdgen/cmd/internal/benchutil"
+	"github.com/avdgen/avdgen/internal/benchutil"
+	"github.com/avdgen/avdgen/internal/fakeazure"
 )
 
 // BenchmarkAgentProcess measures the whole agent process (start to exit,

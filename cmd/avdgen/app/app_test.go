@@ -12,10 +12,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/avdgen/avdgen/agent/testnet"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/dist"
-	"github.com/avdgen/avdgen/dist/testpe"
+	"github.com/avdgen/avdgen/internal/testnet"
+	"github.com/avdgen/avdgen/internal/testpe"
 )
 
 func testFactory(t *testing.T) (*cmdutil.Factory, *bytes.Buffer, *bytes.Buffer) {

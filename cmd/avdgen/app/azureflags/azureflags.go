@@ -14,11 +14,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/spf13/cobra"
 
-	"github.com/avdgen/avdgen/agent/armvm"
-	"github.com/avdgen/avdgen/agent/azcred"
+	"github.com/avdgen/avdgen/agent/armclient"
 	"github.com/avdgen/avdgen/agent/azure"
-	"github.com/avdgen/avdgen/agent/pool"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/fleet/azcred"
+	"github.com/avdgen/avdgen/fleet/pool"
 )
 
 // Flags are the raw values.
@@ -111,7 +111,7 @@ func SignInHint() string {
 // Client builds the ARM client (after Validate). With --auth
 // managed-identity it first makes sure IMDS answers, so that off Azure it
 // fails within seconds instead of retrying for minutes.
-func (f *Flags) Client(fac *cmdutil.Factory) (*armvm.Client, error) {
+func (f *Flags) Client(fac *cmdutil.Factory) (*armclient.Client, error) {
 	cloud, _ := azure.CloudByName(f.Cloud)
 	endpoint := ""
 	if f.ARMEndpoint != "" {
@@ -133,7 +133,7 @@ func (f *Flags) Client(fac *cmdutil.Factory) (*armvm.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credential (--auth %s): %w; %s", f.Auth, err, SignInHint())
 	}
-	return armvm.New(azure.ARM{Cloud: cloud, Endpoint: endpoint, HTTPClient: hc}, hintCredential{cred: cred, auth: f.Auth})
+	return armclient.New(azure.ARM{Cloud: cloud, Endpoint: endpoint, HTTPClient: hc}, hintCredential{cred: cred, auth: f.Auth})
 }
 
 // otherIdentitySource reports environment variables that make azidentity

@@ -8,9 +8,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/spf13/cobra"
 
-	"github.com/avdgen/avdgen/agent/azcred"
 	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/fleet/azcred"
 )
 
 // Auth is --auth and --cloud alone, for commands that talk to Microsoft

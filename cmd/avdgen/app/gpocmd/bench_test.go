@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
-	"github.com/avdgen/avdgen/cmd/internal/benchutil"
 	"github.com/avdgen/avdgen/dist"
+	"github.com/avdgen/avdgen/internal/benchutil"
 )
 
 // BenchmarkGPOInProcess runs `avdgen gpo` on the example spec in-process

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/avdgen/avdgen/agent/adpublish"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/fleet/adpublish"
 )
 
 // Issue 16 item 7: `gpo diff` gates a pipeline: exit 1 (SilentError, the

@@ -13,11 +13,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/avdgen/avdgen/agent/adpublish"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/bundlecmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/specflags"
 	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
+	"github.com/avdgen/avdgen/fleet/adpublish"
 	"github.com/avdgen/avdgen/generator/gpo"
 )
 

@@ -19,11 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avdgen/avdgen/agent/adpublish"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/dist"
-	"github.com/avdgen/avdgen/dist/testpe"
+	"github.com/avdgen/avdgen/fleet/adpublish"
 	"github.com/avdgen/avdgen/generator/gpo"
+	"github.com/avdgen/avdgen/internal/testpe"
 )
 
 // The end-to-end tests run `avdgen gpo publish` against a real Samba AD DC
@@ -31,7 +31,7 @@ import (
 // read the result back with Samba's own tools. Outside the namespace the
 // test re-executes itself inside it (one DC for all steps, ~10 s).
 
-// unavailable skips locally and fails in CI, like generator/internal/oracle's
+// unavailable skips locally and fails in CI, like internal/oracle's
 // Unavailable (which Go's internal rule keeps out of reach from cmd/).
 func unavailable(t testing.TB, format string, args ...any) {
 	t.Helper()

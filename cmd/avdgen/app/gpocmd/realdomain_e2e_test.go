@@ -13,10 +13,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/avdgen/avdgen/agent/adpublish"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/dist"
-	"github.com/avdgen/avdgen/dist/testpe"
+	"github.com/avdgen/avdgen/fleet/adpublish"
+	"github.com/avdgen/avdgen/internal/testpe"
 )
 
 // Issue 16 end to end on the Samba DC: what admins do to a published GPO
@@ -184,7 +184,7 @@ func TestRealDomainAgainstSambaDC(t *testing.T) {
 
 	t.Run("a Windows-shaped folder ACL counts as consistent", func(t *testing.T) {
 		// Split ACEs and generic rights as Windows writes them
-		// (agent/adpublish/testdata/sysvol-icacls-windows.txt), granting
+		// (fleet/adpublish/testdata/sysvol-icacls-windows.txt), granting
 		// what the GPO's security descriptor grants.
 		d.smbcacls(polDir, "-S", strings.Join([]string{
 			"REVISION:1", "OWNER:" + d.sid("Administrator"), "GROUP:S-1-5-32-544",

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/avdgen/avdgen/agent/adpublish"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/specflags"
+	"github.com/avdgen/avdgen/fleet/adpublish"
 )
 
 // UnpublishOptions of `avdgen gpo unpublish`.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avdgen/avdgen/cmd/internal/benchutil"
 	"github.com/avdgen/avdgen/dist"
+	"github.com/avdgen/avdgen/internal/benchutil"
 )
 
 // floorScript does the same packaging work with zip and openssl in one

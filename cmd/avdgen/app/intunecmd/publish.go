@@ -18,12 +18,12 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/avdgen/avdgen/agent/azure"
-	"github.com/avdgen/avdgen/agent/graphpublish"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/azureflags"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/bundlecmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/specflags"
 	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
+	"github.com/avdgen/avdgen/fleet/graphpublish"
 	"github.com/avdgen/avdgen/generator/bundle"
 	"github.com/avdgen/avdgen/generator/intune"
 )

@@ -12,10 +12,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/avdgen/avdgen/agent/azure"
-	"github.com/avdgen/avdgen/agent/fakegraph"
-	"github.com/avdgen/avdgen/agent/testnet"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/dist"
+	"github.com/avdgen/avdgen/internal/fakegraph"
+	"github.com/avdgen/avdgen/internal/testnet"
 )
 
 type recordingCred struct{ scopes []string }

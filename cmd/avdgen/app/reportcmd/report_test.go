@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avdgen/avdgen/agent/fakereport"
-	"github.com/avdgen/avdgen/agent/testnet"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
-	"github.com/avdgen/avdgen/cmd/internal/aztest"
+	"github.com/avdgen/avdgen/internal/aztest"
+	"github.com/avdgen/avdgen/internal/fakereport"
+	"github.com/avdgen/avdgen/internal/testnet"
 )
 
 const sub = fakereport.WeekSubscription

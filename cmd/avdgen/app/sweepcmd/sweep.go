@@ -13,9 +13,9 @@ import (
 	"github.com/avdgen/avdgen/agent/contract"
 	"github.com/avdgen/avdgen/agent/imds"
 	"github.com/avdgen/avdgen/agent/logoff"
-	"github.com/avdgen/avdgen/agent/sweep"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/azureflags"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/fleet/sweep"
 )
 
 // Options of `avdgen sweep`.

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avdgen/avdgen/agent/fakepool"
-	"github.com/avdgen/avdgen/agent/testnet"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
-	"github.com/avdgen/avdgen/cmd/internal/aztest"
+	"github.com/avdgen/avdgen/internal/aztest"
+	"github.com/avdgen/avdgen/internal/fakepool"
+	"github.com/avdgen/avdgen/internal/testnet"
 )
 
 const sub = "00000000-1111-2222-3333-444444444444"
