@@ -46,7 +46,7 @@ func TestJSONIsTheGolden(t *testing.T) {
 	if !errors.Is(err, cmdutil.SilentError) || !strings.Contains(errOut.String(), "the report is incomplete: 1 VM(s) lack data") {
 		t.Fatalf("err %v, stderr %q", err, errOut.String())
 	}
-	want, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "agent", "report", "testdata", "week.golden.json"))
+	want, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "fleet", "report", "testdata", "week.golden.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
