@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/avdgen/avdgen/agent/contract"
 )
 
 // APIVersion is the instance metadata api-version (hibernationEnabled needs ≥ 2021-11-01).
@@ -273,14 +275,6 @@ func Parse(body []byte) (Instance, error) {
 	return in, nil
 }
 
-// HasTag reports whether the instance carries tag name=value. Tag names are
-// case-insensitive in Azure; values are compared case-insensitively too
-// (after trimming), so avdgen-exclude=True excludes as well as =true.
-func (in Instance) HasTag(name, value string) bool {
-	for k, v := range in.Tags {
-		if strings.EqualFold(k, name) && strings.EqualFold(strings.TrimSpace(v), strings.TrimSpace(value)) {
-			return true
-		}
-	}
-	return false
-}
+// HasTag reports whether the instance carries tag name=value, by the
+// exclusion tag rule the sweep applies too (contract.HasTag).
+func (in Instance) HasTag(name, value string) bool { return contract.HasTag(in.Tags, name, value) }

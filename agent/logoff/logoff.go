@@ -645,13 +645,3 @@ func (r *run) finish(dec decide.Decision, err error) Result {
 	}
 	return Result{Decision: dec, Err: err}
 }
-
-// SplitTag parses name=value.
-func SplitTag(tag string) (name, value string, err error) {
-	name, value, ok := strings.Cut(tag, "=")
-	name = strings.TrimSpace(name)
-	if !ok || name == "" {
-		return "", "", fmt.Errorf("--exclude-tag %q: want name=value, e.g. avdgen-exclude=true", tag)
-	}
-	return name, strings.TrimSpace(value), nil
-}

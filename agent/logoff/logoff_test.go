@@ -661,18 +661,6 @@ func TestSessionKnown(t *testing.T) {
 	}
 }
 
-func TestSplitTag(t *testing.T) {
-	n, v, err := SplitTag(" keep = Yes ")
-	if err != nil || n != "keep" || v != "Yes" {
-		t.Errorf("got %q %q %v", n, v, err)
-	}
-	for _, bad := range []string{"novalue", "=x", " =x"} {
-		if _, _, err := SplitTag(bad); err == nil {
-			t.Errorf("SplitTag(%q) accepted", bad)
-		}
-	}
-}
-
 // Defect 8: a host restarted with nobody signed in is deallocated by the
 // idle safety net once no session has existed for idleAfter.
 func TestIdleSafetyNet(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/avdgen/avdgen/agent/armclient"
+	"github.com/avdgen/avdgen/agent/contract"
 )
 
 // API versions.
@@ -106,16 +107,9 @@ type VM struct {
 	ImagePublisher, ImageOffer  string
 }
 
-// HasTag reports tag name=value, both compared case-insensitively after
-// trimming, as the agent compares them (avdgen-exclude=True excludes too).
-func (v VM) HasTag(name, value string) bool {
-	for k, val := range v.Tags {
-		if strings.EqualFold(k, name) && strings.EqualFold(strings.TrimSpace(val), strings.TrimSpace(value)) {
-			return true
-		}
-	}
-	return false
-}
+// HasTag reports tag name=value by the agent's own exclusion tag rule
+// (contract.HasTag: case-insensitive after trimming).
+func (v VM) HasTag(name, value string) bool { return contract.HasTag(v.Tags, name, value) }
 
 // ParseVMID splits a VM resource id.
 func ParseVMID(id string) (sub, rg, name string, ok bool) {

@@ -377,7 +377,7 @@ func (a *actionFlags) validate(fs *flag.FlagSet, env *Env) error {
 	}
 	if a.tag != "" {
 		var err error
-		if a.excludeName, a.excludeValue, err = logoff.SplitTag(a.tag); err != nil {
+		if a.excludeName, a.excludeValue, err = contract.SplitTag(a.tag); err != nil {
 			return err
 		}
 	}

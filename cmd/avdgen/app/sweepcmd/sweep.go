@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avdgen/avdgen/agent/contract"
-	"github.com/avdgen/avdgen/agent/imds"
-	"github.com/avdgen/avdgen/agent/logoff"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/azureflags"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/fleet/sweep"
@@ -33,7 +31,7 @@ type Options struct {
 func NewCmdSweep(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{Factory: f, Sleep: f.Sleep}
 	if opts.Sleep == nil {
-		opts.Sleep = imds.SleepContext
+		opts.Sleep = cmdutil.SleepContext
 	}
 	cmd := &cobra.Command{
 		Use:   "sweep --subscription S --resource-group RG --host-pool HP",
@@ -68,7 +66,7 @@ func run(o *Options) error {
 	if o.ConfirmDelay < 0 || o.ConfirmDelay > time.Hour {
 		return cmdutil.Usagef("--confirm-delay %s: must be between 0s and 1h", o.ConfirmDelay)
 	}
-	name, value, err := logoff.SplitTag(o.ExcludeTag)
+	name, value, err := contract.SplitTag(o.ExcludeTag)
 	if err != nil {
 		return cmdutil.Usagef("%v", err)
 	}
