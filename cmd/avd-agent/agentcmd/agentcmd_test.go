@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -661,20 +660,6 @@ func TestCancelledContextNeverPosts(t *testing.T) {
 	}
 	if n := len(h.fake.Requests()); n != 0 || !strings.Contains(h.out.String(), "interrupted") {
 		t.Errorf("%d requests; out %q", n, h.out.String())
-	}
-}
-
-// Defect 5: the agent binary carries no SDK credential chain whose Arc
-// detection a user could steer with a file.
-func TestAgentDoesNotLinkAzidentity(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "github.com/avdgen/avdgen/cmd/avd-agent").Output()
-	if err != nil {
-		t.Skip(err)
-	}
-	for _, bad := range []string{"github.com/Azure/azure-sdk-for-go/sdk/azidentity", "github.com/AzureAD/microsoft-authentication-library-for-go"} {
-		if strings.Contains(string(out), bad) {
-			t.Errorf("avd-agent depends on %s", bad)
-		}
 	}
 }
 
