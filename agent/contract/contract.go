@@ -33,7 +33,7 @@ const (
 	// DefaultIdleAfter is how long a host may go without any user session
 	// before the idle safety net deallocates it ("never" turns it off).
 	DefaultIdleAfter = "30m"
-	// IdleTaskName places the idle safety net's task at vdgenvd-agent idle.
+	// IdleTaskName places the idle safety net's task at \avdgen\avd-agent idle.
 	IdleTaskName = "avd-agent idle"
 	// IdleTaskPath is its full Task Scheduler path.
 	IdleTaskPath = TaskFolder + IdleTaskName
