@@ -16,7 +16,6 @@ import (
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app/azureflags"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
-	"github.com/avdgen/avdgen/cmd/avdgen/app/versioncmd"
 	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
 	"github.com/avdgen/avdgen/dist"
 )
@@ -58,7 +57,6 @@ deallocates the session host once nobody is signed in any more.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &cmdutil.UsageError{Err: err}
 	})
-	root.AddCommand(versioncmd.NewCmdVersion(f, nil))
 	for _, newCmd := range commands() {
 		root.AddCommand(newCmd(f))
 	}

@@ -10,9 +10,11 @@ import (
 	"github.com/avdgen/avdgen/cmd/avdgen/app/rbaccmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/reportcmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/sweepcmd"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/versioncmd"
 )
 
-// commands lists avdgen's subcommands besides `version`, in help order.
+// commands lists every avdgen subcommand: the one place a command is
+// registered (help sorts them by name).
 func commands() []func(*cmdutil.Factory) *cobra.Command {
 	return []func(*cmdutil.Factory) *cobra.Command{
 		initcmd.New,
@@ -21,5 +23,6 @@ func commands() []func(*cmdutil.Factory) *cobra.Command {
 		rbaccmd.New,
 		sweepcmd.New,
 		reportcmd.New,
+		versioncmd.New,
 	}
 }

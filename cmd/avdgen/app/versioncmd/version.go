@@ -34,6 +34,9 @@ func NewCmdVersion(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command
 	}
 }
 
+// New is how app registers the command.
+func New(f *cmdutil.Factory) *cobra.Command { return NewCmdVersion(f, nil) }
+
 func run(opts *Options) error {
 	out := opts.IO.Out
 	fmt.Fprintf(out, "avdgen %s\n", buildinfo.Version)
