@@ -14,6 +14,7 @@ import (
 	"github.com/avdgen/avdgen/cmd/avdgen/app"
 	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/internal/fakegraph"
+	"github.com/avdgen/avdgen/internal/testkit"
 	"github.com/avdgen/avdgen/internal/testpe"
 )
 
@@ -47,10 +48,8 @@ func TestScript(t *testing.T) {
 			if err := os.MkdirAll(agents, 0o755); err != nil {
 				return err
 			}
-			for _, a := range dist.Arches {
-				if err := os.WriteFile(filepath.Join(agents, dist.FileName(a)), testpe.Agent(dist.Machine[a], string(a)), 0o644); err != nil {
-					return err
-				}
+			if err := testkit.WriteAgents(agents); err != nil {
+				return err
 			}
 			// A GUI-subsystem amd64 image, which --agent-dir must refuse.
 			gui := filepath.Join(env.WorkDir, "gui-amd64.exe")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/generator/gpo"
 	"github.com/avdgen/avdgen/generator/spec"
+	"github.com/avdgen/avdgen/internal/testkit"
 )
 
 const ouDN = "OU=AVD,DC=contoso,DC=local"
@@ -435,7 +435,7 @@ func TestDSToFSACL(t *testing.T) {
 func TestDSToFSACLMatchesSamba(t *testing.T) {
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import samba.ntacls").Run(); err != nil {
-		unavailable(t, "python3-samba not installed: %v", err)
+		testkit.Unavailable(t, "python3-samba not installed: %v", err)
 	}
 	const script = `import sys
 from samba.dcerpc import security
@@ -461,16 +461,6 @@ print(ndr_pack(dsacl2fsacl(ds.as_sddl(dom), dom, as_sddl=False)).hex())`
 	if !sameRights(got, want) {
 		t.Fatalf("dsToFSACL grants other rights than Samba's dsacl2fsacl:\n got  %s\n want %s", rightsText(got), rightsText(want))
 	}
-}
-
-// unavailable skips locally and fails in CI, like internal/oracle
-// (out of reach from agent/ by Go's internal rule).
-func unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("oracle unavailable in CI: "+format, args...)
-	}
-	t.Skipf("skipping, oracle unavailable: "+format, args...)
 }
 
 func TestAdoptsAGPOImportedByTheScript(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/avdgen/avdgen/internal/oracle"
+	"github.com/avdgen/avdgen/internal/testkit"
 )
 
 // refBackups are the real GPMC backups in testdata/reference/gpo-backups.
@@ -87,7 +88,7 @@ func TestTasksAgainstMicrosoftSchema(t *testing.T) {
 
 func TestAllXMLWellFormedInDeclaredEncoding(t *testing.T) {
 	if _, err := exec.LookPath("xmllint"); err != nil {
-		oracle.Unavailable(t, "xmllint missing")
+		testkit.Unavailable(t, "xmllint missing")
 	}
 	dir := writeAll(t, build(t))
 	var n int
@@ -275,7 +276,7 @@ func TestFilesPreference(t *testing.T) {
 func TestPayloadChecksums(t *testing.T) {
 	dir := writeAll(t, build(t))
 	if _, err := exec.LookPath("sha256sum"); err != nil {
-		oracle.Unavailable(t, "sha256sum missing")
+		testkit.Unavailable(t, "sha256sum missing")
 	}
 	cmd := exec.Command("sha256sum", "-c", "SHA256SUMS")
 	cmd.Dir = filepath.Join(dir, "sysvol-payload")

@@ -13,6 +13,7 @@ import (
 	"github.com/avdgen/avdgen/generator/bundle"
 	"github.com/avdgen/avdgen/generator/spec"
 	"github.com/avdgen/avdgen/internal/oracle"
+	"github.com/avdgen/avdgen/internal/testkit"
 )
 
 func testInput(t testing.TB) Input {
@@ -21,11 +22,8 @@ func testInput(t testing.TB) Input {
 		t.Fatal(err)
 	}
 	return Input{
-		Spec: s.WithDefaults(),
-		Agents: dist.Agents{Version: "v1.0.0", ByArch: map[dist.Arch]dist.Agent{
-			dist.AMD64: {Arch: dist.AMD64, Binary: []byte("MZ fake amd64 agent")},
-			dist.ARM64: {Arch: dist.ARM64, Binary: []byte("MZ fake arm64 agent")},
-		}},
+		Spec:          s.WithDefaults(),
+		Agents:        testkit.Agents(),
 		Time:          time.Unix(1700000000, 0).UTC(),
 		AvdgenVersion: "v1.0.0",
 	}

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/generator/bundle"
 	"github.com/avdgen/avdgen/generator/intunewin"
 	"github.com/avdgen/avdgen/generator/spec"
 	"github.com/avdgen/avdgen/internal/oracle"
+	"github.com/avdgen/avdgen/internal/testkit"
 )
 
 type counter struct{ n byte }
@@ -37,12 +37,9 @@ func input(t testing.TB, yaml string) Input {
 		t.Fatal(err)
 	}
 	return Input{
-		Spec: s.WithDefaults(),
-		Agents: dist.Agents{Version: "v1.0.0", ByArch: map[dist.Arch]dist.Agent{
-			dist.AMD64: {Arch: dist.AMD64, Binary: []byte("MZ fake amd64 agent")},
-			dist.ARM64: {Arch: dist.ARM64, Binary: []byte("MZ fake arm64 agent")},
-		}},
-		Time: time.Unix(1700000000, 0).UTC(), AvdgenVersion: "v1.0.0", Rand: &counter{},
+		Spec:   s.WithDefaults(),
+		Agents: testkit.Agents(),
+		Time:   time.Unix(1700000000, 0).UTC(), AvdgenVersion: "v1.0.0", Rand: &counter{},
 	}
 }
 

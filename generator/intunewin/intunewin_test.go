@@ -15,6 +15,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/avdgen/avdgen/internal/oracle"
+	"github.com/avdgen/avdgen/internal/testkit"
 )
 
 // counter is a deterministic "random" source for tests.
@@ -31,7 +32,7 @@ func (c *counter) Read(p []byte) (int, error) {
 func need(t *testing.T, tools ...string) {
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			oracle.Unavailable(t, "%s missing", tool)
+			testkit.Unavailable(t, "%s missing", tool)
 		}
 	}
 }

@@ -20,12 +20,12 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/generator/bundle"
 	"github.com/avdgen/avdgen/generator/gpo"
 	"github.com/avdgen/avdgen/generator/intune"
 	"github.com/avdgen/avdgen/generator/spec"
 	"github.com/avdgen/avdgen/internal/oracle"
+	"github.com/avdgen/avdgen/internal/testkit"
 )
 
 // specs cover the plain case and the characters that break PowerShell
@@ -53,10 +53,7 @@ func (c *counter) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var agents = dist.Agents{Version: "v1.0.0", ByArch: map[dist.Arch]dist.Agent{
-	dist.AMD64: {Arch: dist.AMD64, Binary: []byte("MZ fake amd64 agent")},
-	dist.ARM64: {Arch: dist.ARM64, Binary: []byte("MZ fake arm64 agent")},
-}}
+var agents = testkit.Agents()
 
 // scripts renders both bundles for one spec and writes every .ps1 they hold.
 func scripts(t *testing.T, name, yaml string) []string {

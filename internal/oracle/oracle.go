@@ -21,45 +21,18 @@ import (
 	"unicode/utf16"
 
 	"github.com/beevik/etree"
+
+	"github.com/avdgen/avdgen/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files instead of comparing")
-
-// Unavailable skips locally, and fails in CI (CI=true) where every oracle
-// must be installed (`make deps` installs them).
-func Unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("oracle unavailable in CI: "+format, args...)
-	}
-	t.Skipf("skipping, oracle unavailable (run `make deps`): "+format, args...)
-}
-
-// RepoRoot is the folder holding go.mod above the running test.
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test")
-		}
-		dir = parent
-	}
-}
 
 // Reference returns a path under testdata/reference, the real files the
 // tests compare against. A missing file is a broken checkout, not a missing
 // tool, so it fails the test everywhere.
 func Reference(t testing.TB, elem ...string) string {
 	t.Helper()
-	p := filepath.Join(append([]string{RepoRoot(t), "testdata", "reference"}, elem...)...)
+	p := filepath.Join(append([]string{testkit.RepoRoot(t), "testdata", "reference"}, elem...)...)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("reference file missing: %v (see testdata/PROVENANCE.md)", err)
 	}
@@ -110,10 +83,10 @@ func PolCheck(t testing.TB, file string) []PolEntry {
 	// Debian's python3-samba is built for the system interpreter.
 	const py = "/usr/bin/python3"
 	if _, err := os.Stat(py); err != nil {
-		Unavailable(t, "%s missing (apt-get install python3-samba)", py)
+		testkit.Unavailable(t, "%s missing (apt-get install python3-samba)", py)
 	}
 	if err := exec.Command(py, "-c", "import samba.dcerpc.preg").Run(); err != nil {
-		Unavailable(t, "python3-samba is not installed (apt-get install python3-samba)")
+		testkit.Unavailable(t, "python3-samba is not installed (apt-get install python3-samba)")
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(py, "-c", sambaPReg, file)
@@ -200,7 +173,7 @@ func TaskCheck(t testing.TB, files ...string) string {
 	t.Helper()
 	xmllint, err := exec.LookPath("xmllint")
 	if err != nil {
-		Unavailable(t, "xmllint missing (apt-get install libxml2-utils)")
+		testkit.Unavailable(t, "xmllint missing (apt-get install libxml2-utils)")
 	}
 	xsd := Reference(t, "task-scheduler", "task.xsd")
 	var report strings.Builder
@@ -262,11 +235,11 @@ func PSParse(t testing.TB, files ...string) (string, bool) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		Unavailable(t, "node missing (apt-get install nodejs npm)")
+		testkit.Unavailable(t, "node missing (apt-get install nodejs npm)")
 	}
-	dir := filepath.Join(RepoRoot(t), ".ci", "ps-parse")
+	dir := filepath.Join(testkit.RepoRoot(t), ".ci", "ps-parse")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "tree-sitter-powershell")); err != nil {
-		Unavailable(t, "tree-sitter-powershell is not installed (make deps, or npm ci --prefix .ci/ps-parse)")
+		testkit.Unavailable(t, "tree-sitter-powershell is not installed (make deps, or npm ci --prefix .ci/ps-parse)")
 	}
 	cmd := exec.Command(node, append([]string{"--no-deprecation", filepath.Join(dir, "ps-parse.mjs")}, files...)...)
 	out, err := cmd.CombinedOutput()

@@ -1,4 +1,4 @@
-package testpe
+package testpe_test
 
 import (
 	"os"
@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/avdgen/avdgen/internal/testkit"
+	"github.com/avdgen/avdgen/internal/testpe"
 )
 
 // TestFileAgrees: file(1) (libmagic, which we did not write) reads the
@@ -13,18 +16,15 @@ import (
 func TestFileAgrees(t *testing.T) {
 	file, err := exec.LookPath("file")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("file(1) not found (Debian package file): %v", err)
-		}
-		t.Skipf("file(1) not found (apt-get install file): %v", err)
+		testkit.Unavailable(t, "file(1) not found (Debian package file): %v", err)
 	}
 	cases := []struct {
 		img  []byte
 		want string
 	}{
-		{Agent(MachineAMD64, "amd64"), "PE32+ executable (console) x86-64"},
-		{Agent(MachineARM64, "arm64"), "PE32+ executable (console) Aarch64"},
-		{Build(MachineAMD64, SubsystemGUI, nil), "PE32+ executable (GUI) x86-64"},
+		{testpe.Agent(testpe.MachineAMD64, "amd64"), "PE32+ executable (console) x86-64"},
+		{testpe.Agent(testpe.MachineARM64, "arm64"), "PE32+ executable (console) Aarch64"},
+		{testpe.Build(testpe.MachineAMD64, testpe.SubsystemGUI, nil), "PE32+ executable (GUI) x86-64"},
 	}
 	for i, c := range cases {
 		p := filepath.Join(t.TempDir(), "x.exe")

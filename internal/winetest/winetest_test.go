@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/avdgen/avdgen/internal/fakeazure"
+	"github.com/avdgen/avdgen/internal/testkit"
 )
 
 // wineEnv prepares (once per test binary) a Wine prefix that can run Go
@@ -39,10 +40,7 @@ func need(t *testing.T, err error) {
 	if err == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("Wine harness unavailable in CI: %v", err)
-	}
-	t.Skipf("skipping: %v (install wine64 and gcc-mingw-w64-x86-64)", err)
+	testkit.Unavailable(t, "Wine harness: %v (install wine64 and gcc-mingw-w64-x86-64)", err)
 }
 
 func prepare(t *testing.T) *wineEnv {

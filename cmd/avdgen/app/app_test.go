@@ -1,51 +1,24 @@
 package app
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
-	"github.com/avdgen/avdgen/dist"
-	"github.com/avdgen/avdgen/internal/testnet"
-	"github.com/avdgen/avdgen/internal/testpe"
+	"github.com/avdgen/avdgen/internal/cmdtest"
+	"github.com/avdgen/avdgen/internal/testkit"
 )
-
-func testFactory(t *testing.T) (*cmdutil.Factory, *bytes.Buffer, *bytes.Buffer) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	return &cmdutil.Factory{
-		IO:        &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-		Now:       func() time.Time { return time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC) },
-		Getenv:    func(string) string { return "" },
-		Transport: testnet.Guard(t, nil),
-		Agents:    func() (dist.Agents, error) { return dist.Agents{}, dist.ErrNotBundled },
-	}, &out, &errOut
-}
-
-func agentDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, a := range dist.Arches {
-		if err := os.WriteFile(filepath.Join(dir, dist.FileName(a)), testpe.Agent(dist.Machine[a], string(a)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // TestExitCodes: usage errors (unknown flag, command or argument, bad or
 // empty value) exit 2; runtime failures exit 1.
 func TestExitCodes(t *testing.T) {
 	t.Chdir(t.TempDir())
-	agents := agentDir(t)
+	agents := testkit.AgentDir(t)
 	if err := os.WriteFile("a-file", []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +44,7 @@ func TestExitCodes(t *testing.T) {
 		{"group without subcommand", []string{"rbac"}, 0},
 	}
 	for _, c := range cases {
-		f, _, errOut := testFactory(t)
+		f, _, errOut := cmdtest.Factory(t)
 		if got := Main(c.args, f); got != c.want {
 			t.Errorf("%s: avdgen %s exited %d, want %d\n%s", c.name, strings.Join(c.args, " "), got, c.want, errOut)
 		}
@@ -82,7 +55,7 @@ func TestExitCodes(t *testing.T) {
 // (FILE, DIR, LIMIT...) in help, never a backticked word from its usage
 // text or a bare type name.
 func TestHelpPlaceholders(t *testing.T) {
-	f, _, _ := testFactory(t)
+	f, _, _ := cmdtest.Factory(t)
 	root := NewRootCmd(f)
 	placeholder := regexp.MustCompile(`^[A-Z][A-Z0-9_]*(=[A-Z]+)?$`)
 	var walk func(*cobra.Command)
@@ -122,7 +95,7 @@ func TestCompletionOffersEnumValues(t *testing.T) {
 		{[]string{"rbac", "apply", "--auth", ""}, []string{"default", "cli", "managed-identity", "env", "device-code"}},
 	}
 	for _, c := range cases {
-		f, out, _ := testFactory(t)
+		f, out, _ := cmdtest.Factory(t)
 		if code := Main(append([]string{"__complete"}, c.args...), f); code != 0 {
 			t.Fatalf("%v: exit %d", c.args, code)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/avdgen/avdgen/cmd/avdgen/app/sweepcmd"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/versioncmd"
 	"github.com/avdgen/avdgen/fleet/pool"
+	"github.com/avdgen/avdgen/internal/cmdtest"
 )
 
 // errCaptured ends a run at the runF hook: the command parsed its flags
@@ -34,7 +35,7 @@ func runCaptured(t *testing.T, cmd *cobra.Command, args ...string) {
 // constructor, cli/cli style): a flag wired to the wrong field or left
 // unwired fails here without running anything.
 func TestFlagsReachTheOptions(t *testing.T) {
-	f, _, _ := testFactory(t)
+	f, _, _ := cmdtest.Factory(t)
 	azureArgs := []string{"--subscription", "00000000-0000-0000-0000-000000000001", "--resource-group", "rg1", "--host-pool", "hp1",
 		"--auth", "cli", "--cloud", "usgov", "--arm-endpoint", "http://127.0.0.1:9", "--concurrency", "4"}
 	wantPool := pool.Ref{Subscription: "00000000-0000-0000-0000-000000000001", ResourceGroup: "rg1", HostPool: "hp1"}
@@ -121,7 +122,7 @@ func TestFlagsReachTheOptions(t *testing.T) {
 // Commands are registered one way: every subcommand of the root (cobra's
 // own help and completion aside) comes from commands().
 func TestEveryCommandRegisteredThroughCommands(t *testing.T) {
-	f, _, _ := testFactory(t)
+	f, _, _ := cmdtest.Factory(t)
 	listed := map[string]bool{}
 	for _, newCmd := range commands() {
 		listed[newCmd(f).Name()] = true

@@ -1,7 +1,6 @@
 package azureflags
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
+	"github.com/avdgen/avdgen/internal/cmdtest"
 	"github.com/avdgen/avdgen/internal/testnet"
 )
 
@@ -54,10 +54,9 @@ func blackHole(t *testing.T) string {
 }
 
 func factory(t *testing.T, probe func(context.Context) error) *cmdutil.Factory {
-	testnet.GuardDefault(t)
-	var out, errOut bytes.Buffer
-	return &cmdutil.Factory{IO: &cmdutil.IOStreams{Out: &out, ErrOut: &errOut}, Transport: testnet.Guard(t, nil),
-		Getenv: func(string) string { return "" }, ProbeIMDS: probe}
+	f, _, _ := cmdtest.Factory(t)
+	f.ProbeIMDS = probe
+	return f
 }
 
 func flags(auth string) Flags {

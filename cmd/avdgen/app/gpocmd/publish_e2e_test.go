@@ -23,40 +23,13 @@ import (
 	"github.com/avdgen/avdgen/dist"
 	"github.com/avdgen/avdgen/fleet/adpublish"
 	"github.com/avdgen/avdgen/generator/gpo"
-	"github.com/avdgen/avdgen/internal/testpe"
+	"github.com/avdgen/avdgen/internal/testkit"
 )
 
 // The end-to-end tests run `avdgen gpo publish` against a real Samba AD DC
 // started by .ci/samba-dc.sh in its own network and mount namespace, and
 // read the result back with Samba's own tools. Outside the namespace the
 // test re-executes itself inside it (one DC for all steps, ~10 s).
-
-// unavailable skips locally and fails in CI, like internal/oracle's
-// Unavailable (which Go's internal rule keeps out of reach from cmd/).
-func unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("oracle unavailable in CI: "+format, args...)
-	}
-	t.Skipf("skipping, oracle unavailable: "+format, args...)
-}
-
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test")
-		}
-		dir = parent
-	}
-}
 
 // insideDC reports whether .ci/samba-dc.sh started this process; if not,
 // it runs the named test (or benchmark) again inside a fresh DC and
@@ -68,16 +41,16 @@ func insideDC(t testing.TB, runFlag, name string) bool {
 	}
 	for _, tool := range []string{"samba", "samba-tool", "smbclient", "ldapsearch", "openssl", "unshare", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			unavailable(t, "%s not installed (Debian: samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind smbclient ldap-utils openssl)", tool)
+			testkit.Unavailable(t, "%s not installed (Debian: samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind smbclient ldap-utils openssl)", tool)
 		}
 	}
 	if _, err := os.Stat("/usr/share/samba/setup/ad-schema"); err != nil {
-		unavailable(t, "samba-ad-provision not installed")
+		testkit.Unavailable(t, "samba-ad-provision not installed")
 	}
 	if os.Geteuid() != 0 {
-		unavailable(t, "a Samba DC in a network namespace needs root (unshare --net --mount)")
+		testkit.Unavailable(t, "a Samba DC in a network namespace needs root (unshare --net --mount)")
 	}
-	script := filepath.Join(repoRoot(t), ".ci", "samba-dc.sh")
+	script := filepath.Join(testkit.RepoRoot(t), ".ci", "samba-dc.sh")
 	args := []string{"run", "--dir", filepath.Join(t.TempDir(), "dc"), "--", os.Args[0], runFlag, "^" + name + "$", "-test.v", "-test.count=1"}
 	if runFlag == "-test.bench" {
 		args = append(args, "-test.run", "^$", "-test.benchtime", "3x")
@@ -110,12 +83,7 @@ func newDC(t testing.TB) *dc {
 		user: os.Getenv("AVDGEN_DC_USER"), password: os.Getenv("AVDGEN_DC_PASSWORD"), smbcnf: os.Getenv("AVDGEN_DC_SMBCONF"),
 		dir: os.Getenv("AVDGEN_DC_DIR")}
 	// Small stand-in agents: publishing treats them as opaque bytes.
-	d.agentDir = t.TempDir()
-	for _, a := range dist.Arches {
-		if err := os.WriteFile(filepath.Join(d.agentDir, dist.FileName(a)), testpe.Agent(dist.Machine[a], string(a)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	d.agentDir = testkit.AgentDir(t)
 	return d
 }
 

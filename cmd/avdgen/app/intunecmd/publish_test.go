@@ -14,8 +14,8 @@ import (
 	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/dist"
+	"github.com/avdgen/avdgen/internal/cmdtest"
 	"github.com/avdgen/avdgen/internal/fakegraph"
-	"github.com/avdgen/avdgen/internal/testnet"
 )
 
 type recordingCred struct{ scopes []string }
@@ -26,22 +26,16 @@ func (r *recordingCred) GetToken(_ context.Context, o policy.TokenRequestOptions
 }
 
 func publishFactory(t *testing.T, cloud *string, cred *recordingCred) (*cmdutil.Factory, *bytes.Buffer) {
-	testnet.GuardDefault(t)
-	var out, errOut bytes.Buffer
-	return &cmdutil.Factory{
-		IO: &cmdutil.IOStreams{Out: &out, ErrOut: &errOut}, Transport: testnet.Guard(t, nil),
-		Now:    func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) },
-		Sleep:  func(context.Context, time.Duration) error { return nil },
-		Getenv: func(string) string { return "" },
-		Agents: func() (dist.Agents, error) {
-			return dist.Agents{Version: "v0", ByArch: map[dist.Arch]dist.Agent{
-				dist.AMD64: {Arch: dist.AMD64, Binary: []byte("MZ a")}, dist.ARM64: {Arch: dist.ARM64, Binary: []byte("MZ b")}}}, nil
-		},
-		Credential: func(auth string, c azure.Cloud) (azcore.TokenCredential, error) {
-			*cloud = c.Name
-			return cred, nil
-		},
-	}, &out
+	f, out, _ := cmdtest.Factory(t)
+	f.Agents = func() (dist.Agents, error) {
+		return dist.Agents{Version: "v0", ByArch: map[dist.Arch]dist.Agent{
+			dist.AMD64: {Arch: dist.AMD64, Binary: []byte("MZ a")}, dist.ARM64: {Arch: dist.ARM64, Binary: []byte("MZ b")}}}, nil
+	}
+	f.Credential = func(auth string, c azure.Cloud) (azcore.TokenCredential, error) {
+		*cloud = c.Name
+		return cred, nil
+	}
+	return f, out
 }
 
 // --cloud reaches the credential and the token audience; --json prints the

@@ -1,7 +1,6 @@
 package rbaccmd
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -9,20 +8,14 @@ import (
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/internal/aztest"
+	"github.com/avdgen/avdgen/internal/cmdtest"
 	"github.com/avdgen/avdgen/internal/fakepool"
-	"github.com/avdgen/avdgen/internal/testnet"
 )
 
 const sub = "00000000-1111-2222-3333-444444444444"
 
-func factory(t *testing.T) (*cmdutil.Factory, *bytes.Buffer, *bytes.Buffer) {
-	testnet.GuardDefault(t)
-	var out, errOut bytes.Buffer
-	return &cmdutil.Factory{IO: &cmdutil.IOStreams{Out: &out, ErrOut: &errOut}, Transport: testnet.Guard(t, nil)}, &out, &errOut
-}
-
 func TestRolePrintsCLIDefinition(t *testing.T) {
-	f, out, _ := factory(t)
+	f, out, _ := cmdtest.Factory(t)
 	cmd := New(f)
 	cmd.SetArgs([]string{"role", "--subscription", sub})
 	if err := cmd.Execute(); err != nil {
@@ -38,13 +31,13 @@ func TestRolePrintsCLIDefinition(t *testing.T) {
 	if len(def.Actions) != 1 || def.Actions[0] != "Microsoft.Compute/virtualMachines/deallocate/action" || def.AssignableScopes[0] != "/subscriptions/"+sub {
 		t.Errorf("role %+v", def)
 	}
-	f, out, _ = factory(t)
+	f, out, _ = cmdtest.Factory(t)
 	cmd = New(f)
 	cmd.SetArgs([]string{"role", "--scope", "/subscriptions/" + sub + "/resourceGroups/rg-avd", "--sweeper"})
 	if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "Microsoft.DesktopVirtualization/hostpools/sessionhosts/read") {
 		t.Errorf("sweeper role: %v %s", err, out)
 	}
-	f, _, _ = factory(t)
+	f, _, _ = cmdtest.Factory(t)
 	cmd = New(f)
 	cmd.SetArgs([]string{"role", "--scope", "/subscriptions/nope"})
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
@@ -57,7 +50,7 @@ func TestApplyTwiceWithAzureCLICredential(t *testing.T) {
 	aztest.StandInAz(t, sub)
 	fake := fakepool.New(t, sub, "rg-avd", "hp1", fakepool.Pool(12, 2))
 	args := []string{"apply", "--subscription", sub, "--resource-group", "rg-avd", "--host-pool", "hp1", "--auth", "cli", "--arm-endpoint", fake.URL}
-	f, out, _ := factory(t)
+	f, out, _ := cmdtest.Factory(t)
 	cmd := New(f)
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
@@ -67,7 +60,7 @@ func TestApplyTwiceWithAzureCLICredential(t *testing.T) {
 		t.Errorf("first run:\n%s", out)
 	}
 	fake.ResetCounts()
-	f, out, _ = factory(t)
+	f, out, _ = cmdtest.Factory(t)
 	cmd = New(f)
 	cmd.SetArgs(append(args, "--json"))
 	if err := cmd.Execute(); err != nil {
@@ -82,7 +75,7 @@ func TestApplyExitsNonZeroWhenAVMFails(t *testing.T) {
 	aztest.StandInAz(t, sub)
 	fake := fakepool.New(t, sub, "rg-avd", "hp1", fakepool.Pool(4, 1))
 	fake.FailPatch("avd-00002")
-	f, out, errOut := factory(t)
+	f, out, errOut := cmdtest.Factory(t)
 	f.IO.IsTerminal = true
 	cmd := New(f)
 	cmd.SetArgs([]string{"apply", "--subscription", sub, "--resource-group", "rg-avd", "--host-pool", "hp1", "--auth", "cli", "--arm-endpoint", fake.URL})

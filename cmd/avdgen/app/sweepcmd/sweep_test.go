@@ -1,7 +1,6 @@
 package sweepcmd
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"strings"
@@ -10,22 +9,16 @@ import (
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/internal/aztest"
+	"github.com/avdgen/avdgen/internal/cmdtest"
 	"github.com/avdgen/avdgen/internal/fakepool"
-	"github.com/avdgen/avdgen/internal/testnet"
 )
 
 const sub = "00000000-1111-2222-3333-444444444444"
 
-func factory(t *testing.T) (*cmdutil.Factory, *bytes.Buffer, *bytes.Buffer) {
-	testnet.GuardDefault(t)
-	var out, errOut bytes.Buffer
-	return &cmdutil.Factory{IO: &cmdutil.IOStreams{Out: &out, ErrOut: &errOut}, Transport: testnet.Guard(t, nil)}, &out, &errOut
-}
-
 func TestSweepCommandWithAzureCLICredential(t *testing.T) {
 	azLog := aztest.StandInAz(t, sub)
 	fake := fakepool.New(t, sub, "rg-avd", "hp1", fakepool.Pool(40, 2))
-	f, out, _ := factory(t)
+	f, out, _ := cmdtest.Factory(t)
 	var slept time.Duration
 	f.Sleep = func(_ context.Context, d time.Duration) error { slept = d; return nil }
 	cmd := NewCmdSweep(f, nil)
@@ -57,7 +50,7 @@ func TestBadInputSendsNothing(t *testing.T) {
 		"cloud":            {"--subscription", sub, "--resource-group", "rg", "--host-pool", "hp1", "--cloud", "germany"},
 		"tag":              {"--subscription", sub, "--resource-group", "rg", "--host-pool", "hp1", "--exclude-tag", "nope"},
 	} {
-		f, _, _ := factory(t)
+		f, _, _ := cmdtest.Factory(t)
 		cmd := NewCmdSweep(f, nil)
 		cmd.SetArgs(append(args, "--arm-endpoint", fake.URL))
 		if name == "remote http" {

@@ -8,16 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// unavailable skips locally and fails in CI, where .ci/deps installs every tool.
-func unavailable(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
+	"github.com/avdgen/avdgen/internal/testkit"
+)
 
 func stage(t *testing.T) string {
 	dir := t.TempDir()
@@ -69,7 +62,7 @@ func TestArchivesAreReproducible(t *testing.T) {
 func TestArchivesReadByStandardTools(t *testing.T) {
 	for _, tool := range []string{"tar", "unzip", "sha256sum"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			unavailable(t, "%s missing (make deps)", tool)
+			testkit.Unavailable(t, "%s missing (make deps)", tool)
 		}
 	}
 	out := t.TempDir()
