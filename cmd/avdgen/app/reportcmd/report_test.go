@@ -11,17 +11,16 @@ import (
 
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/internal/aztest"
+	"github.com/avdgen/avdgen/internal/cmdtest"
 	"github.com/avdgen/avdgen/internal/fakereport"
-	"github.com/avdgen/avdgen/internal/testnet"
 )
 
 const sub = fakereport.WeekSubscription
 
 func factory(t *testing.T) (*cmdutil.Factory, *bytes.Buffer, *bytes.Buffer) {
-	testnet.GuardDefault(t)
-	var out, errOut bytes.Buffer
-	return &cmdutil.Factory{IO: &cmdutil.IOStreams{Out: &out, ErrOut: &errOut}, Transport: testnet.Guard(t, nil),
-		Now: func() time.Time { return fakereport.WeekNow }}, &out, &errOut
+	f, out, errOut := cmdtest.Factory(t)
+	f.Now = func() time.Time { return fakereport.WeekNow }
+	return f, out, errOut
 }
 
 func weekArgs(w *fakereport.Week, extra ...string) []string {
