@@ -29,6 +29,7 @@ var avdgenDirect = map[string]string{
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob": "Intune content upload",
 	"github.com/go-ldap/ldap/v3":                           "gpo publish: Active Directory",
 	"github.com/cloudsoda/go-smb2":                         "gpo publish: SYSVOL",
+	"github.com/jcmturner/gokrb5/v8":                       "gpo publish --auth kerberos: ticket cache and keytab (issue 16)",
 }
 
 func TestAvdgenLinksNoFakeOrOnHostPackage(t *testing.T) {
