@@ -63,7 +63,7 @@ scheduled Container Apps job for it).`,
 			return run(opts)
 		},
 	}
-	cmd.AddCommand(NewCmdDeploy(f))
+	cmd.AddCommand(NewCmdDeploy(f), NewCmdImage(f))
 	azureflags.AddConnection(cmd, &opts.Azure)
 	cmd.Flags().StringArrayVar(&opts.Subscriptions, "subscription", nil, "subscription `ID` to sweep (repeatable); with --resource-group and --host-pool, the host pool's subscription")
 	cmd.Flags().StringArrayVar(&opts.ManagementGroups, "management-group", nil, "management group `ID` whose subscriptions to sweep (repeatable)")
