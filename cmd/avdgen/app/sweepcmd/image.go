@@ -3,6 +3,7 @@ package sweepcmd
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avdgen/avdgen/agent/sweepimage"
+	"github.com/avdgen/avdgen/cmd/avdgen/app/azureflags"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
 )
@@ -23,6 +25,8 @@ type ImageOptions struct {
 	// Binaries maps an architecture to its --binary-ARCH path.
 	Binaries map[string]*string
 	CACerts  string
+	// Auth is the Azure credential for an Azure Container Registry.
+	Auth azureflags.Auth
 }
 
 // NewCmdImage builds `avdgen sweep image`.
@@ -34,8 +38,9 @@ func NewCmdImage(f *cmdutil.Factory) *cobra.Command {
 		Long: `Builds an OCI image index for linux/amd64 and linux/arm64 holding the sweep-only avdgen (no Windows
 agents; 'make sweep-bin' builds both, or take avdgen-sweep-linux-* from a release), the CA certificates
 (--ca-certs) and a non-root user (65532), with reproducible layers (file times from SOURCE_DATE_EPOCH),
-and pushes it to --push (a tag or digest is required). Registry credentials come from the Docker config
-(~/.docker/config.json, e.g. after 'az acr login'); plain http only to a loopback registry.`,
+and pushes it to --push (a tag or digest is required). An Azure Container Registry (*.azurecr.io, .us, .cn)
+is signed in to with the Azure credential (--auth: the ACR token exchange; the identity needs AcrPush);
+other registries with the Docker config (~/.docker/config.json). Plain http only to a loopback registry.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error { return runImage(o) },
 	}
@@ -44,6 +49,7 @@ and pushes it to --push (a tag or digest is required). Registry credentials come
 		o.Binaries[arch] = new(string)
 		cmd.Flags().StringVar(o.Binaries[arch], "binary-"+arch, "", "the static linux/"+arch+" sweep-only avdgen (`PATH`)")
 	}
+	azureflags.AddAuth(cmd, &o.Auth)
 	cmd.Flags().StringVar(&o.CACerts, "ca-certs", "/etc/ssl/certs/ca-certificates.crt", "PEM bundle of CA certificates for the image (`PATH`)")
 	return cmd
 }
@@ -83,6 +89,9 @@ func runImage(o *ImageOptions) error {
 			in.Created = time.Unix(n, 0)
 		}
 	}
+	if err := o.Auth.Validate(); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if len(errs) == 0 {
 		if err := in.Check(); err != nil {
 			errs = append(errs, err.Error())
@@ -95,7 +104,16 @@ func runImage(o *ImageOptions) error {
 	if err != nil {
 		return err
 	}
-	digest, err := sweepimage.Push(context.Background(), ref, idx, authn.DefaultKeychain, o.Factory.Transport)
+	keychain := authn.Keychain(authn.DefaultKeychain)
+	if host := ref.Context().RegistryStr(); sweepimage.IsACR(host) {
+		cred, cloud, err := o.Auth.Credential(o.Factory)
+		if err != nil {
+			return err
+		}
+		keychain = sweepimage.ACRKeychain{Credential: cred, Scope: cloud.Scope(), Fallback: authn.DefaultKeychain,
+			Client: &http.Client{Transport: o.Factory.Transport}}
+	}
+	digest, err := sweepimage.Push(context.Background(), ref, idx, keychain, o.Factory.Transport)
 	if err != nil {
 		return err
 	}
