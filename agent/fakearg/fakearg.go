@@ -58,6 +58,8 @@ type VM struct {
 	ARGPower     string
 	Provisioning string // succeeded (default), updating, failed
 	Tags         map[string]string
+	// ARGTags are the tags in Resource Graph's snapshot when set (nil: Tags).
+	ARGTags map[string]string
 	// Deleted VMs are gone from Compute (404) but still in Resource Graph.
 	Deleted bool
 	// FailGet makes Compute answer 500 to the VM's GET.
@@ -433,7 +435,10 @@ func (s *Server) rows(inScope map[string]bool) []map[string]any {
 			"hostPoolId": strings.ToLower(v.Pool.ID()), "hostPoolType": v.Pool.Type,
 			"tags": v.Tags, "scalingPlanExclusionTag": v.Pool.ScalingPlanExclusionTag,
 		}
-		if v.Tags == nil {
+		if v.ARGTags != nil {
+			row["tags"] = v.ARGTags
+		}
+		if row["tags"] == nil || len(row["tags"].(map[string]string)) == 0 {
 			row["tags"] = map[string]string{}
 		}
 		out = append(out, row)

@@ -41,11 +41,14 @@ func smallTenant() []*fakearg.VM {
 	updating.Provisioning = "updating"
 	excluded := vm(personalA, "excluded", "stopped")
 	excluded.Tags = map[string]string{"AvdGen-Exclude": " TRUE "}
+	taggedSince := vm(personalA, "tagged-since", "stopped")
+	taggedSince.Tags = map[string]string{"avdgen-exclude": "true"}
+	taggedSince.ARGTags = map[string]string{} // Resource Graph has not seen the tag yet
 	planExcluded := vm(scaled, "plan-excluded", "stopped")
 	planExcluded.Tags = map[string]string{"scalingexclude": ""}
 	return []*fakearg.VM{
 		vm(personalA, "stopped-1", "stopped"), vm(personalA, "running", "running"), vm(personalA, "deallocated", "deallocated"),
-		stale, missed, updating, excluded,
+		stale, missed, updating, excluded, taggedSince,
 		vm(pooledA, "pooled-stopped", "stopped"), vm(pooledA, "pooled-running", "running"),
 		vm(scaled, "stopped-2", "stopped"), planExcluded,
 	}
@@ -81,6 +84,7 @@ func TestTenantSweepDeallocatesOnlyConfirmedStoppedPersonalVMs(t *testing.T) {
 	for name, want := range map[string]string{
 		"stopped-1": "deallocated", "stopped-2": "deallocated", "stale": "Resource Graph is stale", "updating": "provisioning not succeeded",
 		"excluded": "exclusion tag avdgen-exclude=true", "plan-excluded": "scaling plan exclusion tag ScalingExclude",
+		"tagged-since": "set after Resource Graph's snapshot",
 	} {
 		r, ok := actions[name]
 		if !ok || (!strings.Contains(r.Reason, want) && string(r.Action) != want) {
@@ -102,18 +106,18 @@ func TestTenantSweepDeallocatesOnlyConfirmedStoppedPersonalVMs(t *testing.T) {
 	if p := byName["hp-pooled"]; p.SessionHosts != 2 || p.Skipped != 2 || !strings.Contains(p.Note, "Pooled host pool") || len(p.Results) != 0 {
 		t.Errorf("pooled pool: %+v", p)
 	}
-	if p := byName["hp-personal"]; p.SessionHosts != 7 || p.Deallocated != 1 || p.NotStopped != 3 || p.Skipped != 3 || p.Failed != 0 {
+	if p := byName["hp-personal"]; p.SessionHosts != 8 || p.Deallocated != 1 || p.NotStopped != 3 || p.Skipped != 4 || p.Failed != 0 {
 		t.Errorf("personal pool: %+v", p.Counts)
 	}
-	want := sweep.Counts{SessionHosts: 11, NotStopped: 3, Deallocated: 2, Skipped: 6}
+	want := sweep.Counts{SessionHosts: 12, NotStopped: 3, Deallocated: 2, Skipped: 7}
 	if rep.Total != want {
 		t.Errorf("total %+v, want %+v", rep.Total, want)
 	}
 	// Excluded VMs cost no Compute read: the tag is in Resource Graph's row.
-	if fake.Count("getVM") != 4 || fake.Count("deallocate") != 2 || fake.Count("arg") != 1 {
+	if fake.Count("getVM") != 5 || fake.Count("deallocate") != 2 || fake.Count("arg") != 1 {
 		t.Errorf("requests: arg %d, getVM %d, deallocate %d", fake.Count("arg"), fake.Count("getVM"), fake.Count("deallocate"))
 	}
-	if rep.ARGRequests != 1 || rep.ARMReads != 4 || rep.ARMWrites != 2 {
+	if rep.ARGRequests != 1 || rep.ARMReads != 5 || rep.ARMWrites != 2 {
 		t.Errorf("reported requests %+v", rep)
 	}
 	if clk.Slept < time.Minute {
