@@ -10,7 +10,7 @@ ARCHES    := amd64 arm64
 AGENTS    := $(foreach a,$(ARCHES),dist/bin/avd-agent-$(a).exe)
 GOFILES   := $(shell find . -name '*.go' -not -path './out/*') go.mod go.sum
 
-.PHONY: all agents avdgen deps test vet bench mutate example dist clean FORCE
+.PHONY: all agents avdgen deps test vet bench mutate example dist clean sweep-bin FORCE
 
 all: avdgen
 
@@ -83,3 +83,10 @@ dist: agents
 
 clean:
 	rm -rf bin out $(AGENTS) dist/bin/VERSION cmd/avd-agent/rsrc_windows_*.syso
+
+# The sweep-only avdgen for the Container Apps job image (`avdgen sweep
+# image`): static linux/amd64 and linux/arm64 builds without the embedded
+# Windows agents (-tags noagents), reproducible like the others.
+sweep-bin:
+	@for a in amd64 arm64; do echo "sweep-bin: out/sweep/avdgen-sweep-linux-$$a"; \
+	  GOOS=linux GOARCH=$$a $(BUILD) -tags noagents -o out/sweep/avdgen-sweep-linux-$$a ./cmd/avdgen || exit 1; done

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"debug/pe"
-	"embed"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -18,9 +17,6 @@ import (
 	"sort"
 	"strings"
 )
-
-//go:embed all:bin
-var embedded embed.FS
 
 // Arch is a Windows architecture the agent is built for.
 type Arch string

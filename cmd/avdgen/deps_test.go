@@ -30,6 +30,8 @@ var avdgenDirect = map[string]string{
 	"github.com/go-ldap/ldap/v3":                           "gpo publish: Active Directory",
 	"github.com/cloudsoda/go-smb2":                         "gpo publish: SYSVOL",
 	"github.com/jcmturner/gokrb5/v8":                       "gpo publish --auth kerberos: ticket cache and keytab (issue 16)",
+	"github.com/google/go-containerregistry":               "sweep image: builds and pushes the OCI image without Docker (issue 18)",
+	"github.com/google/uuid":                               "sweep deploy: the custom role's name-based (v5) GUID (issue 18)",
 }
 
 func TestAvdgenLinksNoFakeOrOnHostPackage(t *testing.T) {

@@ -22,6 +22,13 @@ var AuthKinds = []string{"default", "cli", "managed-identity", "env", "device-co
 // Credential builds the azidentity credential named by kind for cloud c.
 // "default" is the SDK's DefaultAzureCredential chain.
 func Credential(kind string, c azure.Cloud, httpClient *http.Client, prompt func(string)) (azcore.TokenCredential, error) {
+	return CredentialWithClientID(kind, "", c, httpClient, prompt)
+}
+
+// CredentialWithClientID is Credential with a user-assigned managed
+// identity's client id for --auth managed-identity (the sweep's Container
+// Apps job); "" means the system-assigned identity.
+func CredentialWithClientID(kind, clientID string, c azure.Cloud, httpClient *http.Client, prompt func(string)) (azcore.TokenCredential, error) {
 	co := azcore.ClientOptions{Cloud: c.Configuration("")}
 	if httpClient != nil {
 		co.Transport = httpClient
@@ -32,7 +39,11 @@ func Credential(kind string, c azure.Cloud, httpClient *http.Client, prompt func
 	case "cli":
 		return azidentity.NewAzureCLICredential(nil)
 	case "managed-identity":
-		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ClientOptions: co})
+		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: co}
+		if clientID != "" {
+			o.ID = azidentity.ClientID(clientID)
+		}
+		return azidentity.NewManagedIdentityCredential(o)
 	case "env":
 		return azidentity.NewEnvironmentCredential(&azidentity.EnvironmentCredentialOptions{ClientOptions: co})
 	case "device-code":

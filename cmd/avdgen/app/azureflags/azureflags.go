@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -28,6 +29,9 @@ type Flags struct {
 	Cloud       string
 	ARMEndpoint string
 	Concurrency int
+	// IdentityClientID picks a user-assigned managed identity for --auth
+	// managed-identity (only commands that register --identity-client-id).
+	IdentityClientID string
 }
 
 // Add registers the flags.
@@ -36,6 +40,13 @@ func Add(cmd *cobra.Command, f *Flags) {
 	fs.StringVar(&f.Pool.Subscription, "subscription", "", "subscription `ID` of the host pool (required)")
 	fs.StringVar(&f.Pool.ResourceGroup, "resource-group", "", "resource group `NAME` of the host pool (required)")
 	fs.StringVar(&f.Pool.HostPool, "host-pool", "", "host pool `NAME` (required)")
+	AddConnection(cmd, f)
+}
+
+// AddConnection registers the flags besides the host pool: --auth, --cloud,
+// --arm-endpoint and --concurrency (`avdgen sweep` registers its own scope flags).
+func AddConnection(cmd *cobra.Command, f *Flags) {
+	fs := cmd.Flags()
 	fs.StringVar(&f.Auth, "auth", "default", "credential `KIND`: "+strings.Join(azcred.AuthKinds, ", ")+" (default is the Azure SDK chain: environment, workload identity, managed identity, az login)")
 	fs.StringVar(&f.Cloud, "cloud", "public", "Azure `CLOUD`: "+strings.Join(CloudNames(), ", "))
 	fs.StringVar(&f.ARMEndpoint, "arm-endpoint", "", "Resource Manager endpoint `URL` override (https, or http on loopback for tests)")
@@ -71,6 +82,21 @@ func (f *Flags) Validate() error {
 	if err := f.Pool.Validate(); err != nil {
 		errs = append(errs, err.Error())
 	}
+	if err := f.ValidateConnection(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return cmdutil.Usagef("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// ValidateConnection checks the flags AddConnection registers.
+func (f *Flags) ValidateConnection() error {
+	var errs []string
+	if f.IdentityClientID != "" && !guidRe.MatchString(f.IdentityClientID) {
+		errs = append(errs, fmt.Sprintf("--identity-client-id %q: must be a managed identity's client id (GUID)", f.IdentityClientID))
+	}
 	if f.Concurrency < 1 || f.Concurrency > 64 {
 		errs = append(errs, fmt.Sprintf("--concurrency %d: must be between 1 and 64", f.Concurrency))
 	}
@@ -90,6 +116,8 @@ func (f *Flags) Validate() error {
 	}
 	return nil
 }
+
+var guidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 func knownAuth(a string) bool {
 	for _, k := range azcred.AuthKinds {
@@ -128,7 +156,7 @@ func (f *Flags) Client(fac *cmdutil.Factory) (*armclient.Client, error) {
 	if fac.Credential != nil {
 		cred, err = fac.Credential(f.Auth, cloud)
 	} else {
-		cred, err = azcred.Credential(f.Auth, cloud, hc, func(msg string) { fmt.Fprintln(fac.IO.ErrOut, msg) })
+		cred, err = azcred.CredentialWithClientID(f.Auth, f.IdentityClientID, cloud, hc, func(msg string) { fmt.Fprintln(fac.IO.ErrOut, msg) })
 	}
 	if err != nil {
 		return nil, fmt.Errorf("credential (--auth %s): %w; %s", f.Auth, err, SignInHint())

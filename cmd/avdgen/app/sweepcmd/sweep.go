@@ -18,13 +18,18 @@ import (
 
 // Options of `avdgen sweep`.
 type Options struct {
-	Factory      *cmdutil.Factory
-	Azure        azureflags.Flags
-	DryRun       bool
-	JSON         bool
-	ConfirmDelay time.Duration
-	ExcludeTag   string
-	Sleep        func(context.Context, time.Duration) error
+	Factory *cmdutil.Factory
+	Azure   azureflags.Flags
+	// Subscriptions and ManagementGroups are the tenant-wide scope (each
+	// flag repeatable); one subscription with --resource-group and
+	// --host-pool is the one-pool sweep.
+	Subscriptions    []string
+	ManagementGroups []string
+	DryRun           bool
+	JSON             bool
+	ConfirmDelay     time.Duration
+	ExcludeTag       string
+	Sleep            func(context.Context, time.Duration) error
 }
 
 // NewCmdSweep builds the command.
@@ -34,12 +39,20 @@ func NewCmdSweep(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		opts.Sleep = cmdutil.SleepContext
 	}
 	cmd := &cobra.Command{
-		Use:   "sweep --subscription S --resource-group RG --host-pool HP",
+		Use:   "sweep {--management-group MG | --subscription S}... | sweep --subscription S --resource-group RG --host-pool HP",
 		Short: "Deallocate session hosts left stopped (still billed) by a shutdown from inside Windows",
-		Long: `Lists the pool's session hosts and their VMs' power states with list calls, picks VMs that are
-stopped (provisioning succeeded, no user session, no exclusion tag), confirms them once more after
---confirm-delay, and deallocates them. Running and deallocated VMs are never touched.
-Run it every 15 minutes with an identity holding the role from 'avdgen rbac role --sweeper'.`,
+		Long: `With --management-group and/or --subscription (each repeatable) and no host pool: finds every
+session host of every host pool in scope with one Azure Resource Graph query, and for personal pools
+reads each VM Resource Graph saw stopped again from Compute (instance view) after --confirm-delay,
+right before deallocating it; pooled pools, the exclusion tag and a scaling plan's exclusion tag are
+skipped. A report per pool and a total.
+
+With --subscription, --resource-group and --host-pool: lists that pool's session hosts and their VMs'
+power states with list calls, picks VMs that are stopped (provisioning succeeded, no user session, no
+exclusion tag), confirms them once more after --confirm-delay, and deallocates them.
+
+Running and deallocated VMs are never touched. Run it every 15 minutes ('avdgen sweep deploy' writes a
+scheduled Container Apps job for it).`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if runF != nil {
@@ -48,7 +61,13 @@ Run it every 15 minutes with an identity holding the role from 'avdgen rbac role
 			return run(opts)
 		},
 	}
-	azureflags.Add(cmd, &opts.Azure)
+	cmd.AddCommand(NewCmdDeploy(f), NewCmdImage(f))
+	azureflags.AddConnection(cmd, &opts.Azure)
+	cmd.Flags().StringArrayVar(&opts.Subscriptions, "subscription", nil, "subscription `ID` to sweep (repeatable); with --resource-group and --host-pool, the host pool's subscription")
+	cmd.Flags().StringArrayVar(&opts.ManagementGroups, "management-group", nil, "management group `ID` whose subscriptions to sweep (repeatable)")
+	cmd.Flags().StringVar(&opts.Azure.Pool.ResourceGroup, "resource-group", "", "resource group `NAME` of the one host pool to sweep")
+	cmd.Flags().StringVar(&opts.Azure.Pool.HostPool, "host-pool", "", "the one host pool `NAME` to sweep")
+	cmd.Flags().StringVar(&opts.Azure.IdentityClientID, "identity-client-id", "", "client `ID` of the user-assigned managed identity for --auth managed-identity (default: the system-assigned one)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be deallocated, deallocate nothing")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the report as JSON")
 	cmd.Flags().DurationVar(&opts.ConfirmDelay, "confirm-delay", 60*time.Second, "`DURATION` to wait before confirming a stopped VM (a starting VM shows stopped briefly)")
@@ -60,6 +79,15 @@ Run it every 15 minutes with an identity holding the role from 'avdgen rbac role
 func New(f *cmdutil.Factory) *cobra.Command { return NewCmdSweep(f, nil) }
 
 func run(o *Options) error {
+	if o.Azure.Pool.ResourceGroup == "" && o.Azure.Pool.HostPool == "" {
+		return runTenant(o)
+	}
+	if len(o.ManagementGroups) > 0 || len(o.Subscriptions) > 1 {
+		return cmdutil.Usagef("--resource-group and --host-pool sweep one pool in one --subscription; leave them out to sweep every pool of --management-group or several --subscription")
+	}
+	if len(o.Subscriptions) == 1 {
+		o.Azure.Pool.Subscription = o.Subscriptions[0]
+	}
 	if err := o.Azure.Validate(); err != nil {
 		return err
 	}
