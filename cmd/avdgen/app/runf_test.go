@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,7 +114,11 @@ func TestFlagsReachTheOptions(t *testing.T) {
 		var got *sweepcmd.Options
 		runCaptured(t, sweepcmd.NewCmdSweep(f, func(o *sweepcmd.Options) error { got = o; return errCaptured }),
 			append(azureArgs, "--confirm-delay", "5s", "--exclude-tag", "keep=yes", "--dry-run", "--json")...)
-		if got.Azure.Pool != wantPool || got.ConfirmDelay != 5*time.Second || got.ExcludeTag != "keep=yes" || !got.DryRun || !got.JSON {
+		// sweep's --subscription is repeatable (issue 18: a tenant-wide
+		// sweep); run takes the one-pool form's subscription from it.
+		pool := got.Azure.Pool
+		pool.Subscription = strings.Join(got.Subscriptions, ",")
+		if pool != wantPool || got.Azure.Pool.Subscription != "" || got.ConfirmDelay != 5*time.Second || got.ExcludeTag != "keep=yes" || !got.DryRun || !got.JSON {
 			t.Errorf("%+v", got)
 		}
 	})
