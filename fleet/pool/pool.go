@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -124,14 +123,12 @@ func ParseVMID(id string) (sub, rg, name string, ok bool) {
 // Key normalizes a resource id for map lookups (ARM ids are case-insensitive).
 func Key(id string) string { return strings.ToLower(strings.TrimRight(id, "/")) }
 
-// SubscriptionWideAbove is the number of resource groups above which one
-// subscription-wide list is cheaper than a list per resource group.
-const SubscriptionWideAbove = 10
-
-// ListVMs lists the VMs of the given resource groups with their power
-// state: a paged list per resource group ($expand=instanceView), or, for
-// many groups, one paged subscription-wide list (statusOnly=true). The map
-// is keyed by Key(id).
+// ListVMs lists the VMs of the subscription with their power state: one
+// paged subscription-wide list (statusOnly=true), the only list Compute
+// documents with run-time status. A resource group's list takes
+// $expand=instanceView only with a scale-set $filter (REST reference,
+// VirtualMachines_List), so it cannot give a pool's power states. The map
+// is keyed by Key(id) and holds the VMs of the given resource groups only.
 func ListVMs(ctx context.Context, c *armclient.Client, sub string, groups []string) (map[string]VM, error) {
 	return listVMs(ctx, c, sub, groups, true)
 }
@@ -195,19 +192,25 @@ func listVMs(ctx context.Context, c *armclient.Client, sub string, groups []stri
 		}
 		return nil
 	}
-	if status && len(groups) > SubscriptionWideAbove {
+	if status {
 		path := fmt.Sprintf("/subscriptions/%s/providers/Microsoft.Compute/virtualMachines", sub)
 		if err := c.Pages(ctx, c.URL(path, "api-version="+ComputeAPIVersion+"&statusOnly=true"), collect); err != nil {
 			return nil, fmt.Errorf("listing VMs of subscription %s: %w", sub, err)
+		}
+		inGroups := map[string]bool{}
+		for _, rg := range groups {
+			inGroups[strings.ToLower(rg)] = true
+		}
+		for k, vm := range out {
+			if !inGroups[strings.ToLower(vm.ResourceGroup)] {
+				delete(out, k)
+			}
 		}
 		return out, nil
 	}
 	for _, rg := range groups {
 		path := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines", sub, rg)
 		q := "api-version=" + ComputeAPIVersion
-		if status {
-			q += "&" + url.QueryEscape("$expand") + "=instanceView"
-		}
 		if err := c.Pages(ctx, c.URL(path, q), collect); err != nil {
 			return nil, fmt.Errorf("listing VMs of resource group %s: %w", rg, err)
 		}

@@ -120,8 +120,8 @@ func TestSweepUsesListsNotGetsPerVM(t *testing.T) {
 	if _, err := Run(context.Background(), armtest.Client(t, fake.URL), opts(true)); err != nil {
 		t.Fatal(err)
 	}
-	// 10 session-host pages; 20 groups > SubscriptionWideAbove → one
-	// subscription-wide list of 10 pages, twice (find, confirm).
+	// 10 session-host pages; one subscription-wide list (statusOnly) of
+	// 10 pages, twice (find, confirm).
 	if got := fake.Total(); got != 10+2*10 {
 		t.Errorf("%d requests for 1000 VMs, want 30", got)
 	}

@@ -329,8 +329,21 @@ func (s *Server) vmJSON(v *VM, status bool) map[string]any {
 }
 
 func (s *Server) listVMs(w http.ResponseWriter, r *http.Request, rg string) {
-	status := r.URL.Query().Get("statusOnly") == "true" || r.URL.Query().Get("$expand") == "instanceView"
-	if rg == "" && r.URL.Query().Get("statusOnly") != "true" {
+	q := r.URL.Query()
+	// Compute documents $expand=instanceView on a VM list as valid only
+	// with a scale-set $filter (REST reference, VirtualMachines_List and
+	// _ListAll); statusOnly=true only on the subscription-wide list. The
+	// fake refuses both misuses (the error body is ours: no recorded one).
+	if q.Get("$expand") != "" && q.Get("$filter") == "" {
+		armErr(w, 400, "InvalidParameter", "$expand=instanceView can only be specified with a valid $filter option.")
+		return
+	}
+	if rg != "" && q.Has("statusOnly") {
+		armErr(w, 400, "InvalidParameter", "statusOnly is a parameter of the subscription-wide list only.")
+		return
+	}
+	status := q.Get("statusOnly") == "true"
+	if rg == "" && !status {
 		s.t.Errorf("fakepool: subscription-wide VM list without statusOnly=true")
 	}
 	s.mu.Lock()
