@@ -90,9 +90,13 @@ func compute(o Options, h pool.SessionHost, vm pool.VM, events []Event, rates ma
 	r := VM{ID: vm.ID, Name: vm.Name, SessionHost: h.Name, Size: vm.Size, Region: strings.ToLower(vm.Location), LicenseType: vm.LicenseType,
 		Findings: []Finding{}}
 	windows := strings.EqualFold(vm.OSType, "Windows")
+	// Azure Hybrid Benefit: Windows_Client (Windows 10/11 with the users'
+	// Enterprise rights) and Windows_Server (Windows Server licences the
+	// customer brings) are both billed at the non-Windows compute rate.
 	clientLicence := strings.EqualFold(vm.LicenseType, "Windows_Client")
+	hybridBenefit := clientLicence || strings.EqualFold(vm.LicenseType, "Windows_Server")
 	r.Meter = "base"
-	if windows && !clientLicence {
+	if windows && !hybridBenefit {
 		r.Meter = "windows"
 	}
 	days := dayCount(o.From, o.To)

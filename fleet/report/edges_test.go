@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avdgen/avdgen/fleet/pool"
 	"github.com/avdgen/avdgen/internal/armtest"
 	"github.com/avdgen/avdgen/internal/fakereport"
 )
@@ -228,5 +229,24 @@ func TestForbiddenActivityLogAsksForReader(t *testing.T) {
 	_, err := Run(context.Background(), armtest.Client(t, w.ARM.URL), weekOptions(t, w))
 	if err == nil || !strings.Contains(err.Error(), "needs Microsoft.Insights/eventtypes/values/read, e.g. the Reader role") || strings.Contains(err.Error(), "rbac apply") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A Windows VM with Azure Hybrid Benefit is billed at the non-Windows rate:
+// licenseType Windows_Client (Windows 10/11) and Windows_Server alike. Only
+// a Windows VM without either pays the Windows meter.
+func TestHybridBenefitIsPricedOnTheBaseMeter(t *testing.T) {
+	o := Options{From: weekFrom, To: weekTo, Prices: &Prices{}} // rates below; nothing is asked
+	rates := map[sizeRegion]SizeRates{{"standard_d4s_v5", "westeurope"}: {
+		Base:    &Rate{USD: 0.2, MeterID: "base"},
+		Windows: &Rate{USD: 0.384, MeterID: "win"},
+	}}
+	for licence, want := range map[string]float64{"Windows_Client": 0.2, "Windows_Server": 0.2, "windows_server": 0.2, "": 0.384} {
+		vm := pool.VM{ID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm", Name: "vm",
+			Size: "Standard_D4s_v5", Location: "westeurope", OSType: "Windows", LicenseType: licence, PowerState: "PowerState/running"}
+		got, gap := compute(o, pool.SessionHost{Name: "vm.contoso.local"}, vm, nil, rates)
+		if gap != "" || got.HourlyRate == nil || *got.HourlyRate != want {
+			t.Errorf("licenseType %q: rate %v (gap %q), want %v", licence, got.HourlyRate, gap, want)
+		}
 	}
 }

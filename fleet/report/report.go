@@ -162,7 +162,7 @@ type PageCounts struct {
 // Formula is printed with the figures.
 const Formula = "saved = deallocated hours × hourly rate; leaked = stopped (not deallocated) hours × hourly rate; " +
 	"hourly rate = Azure Retail Prices pay-as-you-go (priceType Consumption, USD) for the VM's size and region, " +
-	"on the non-Windows meter when licenseType is Windows_Client and on the Windows meter otherwise, unless --rate SIZE=USD_PER_HOUR gives it; " +
+	"on the non-Windows meter when licenseType is Windows_Client or Windows_Server (Azure Hybrid Benefit) and on the Windows meter otherwise, unless --rate SIZE=USD_PER_HOUR gives it; " +
 	"licenseOverpay = (running + stopped hours) × (Windows meter − non-Windows meter) for a Windows 10/11 image without licenseType Windows_Client. " +
 	"Hours come from the Activity Log's Succeeded start, deallocate and powerOff events; compute only, disks not included."
 
