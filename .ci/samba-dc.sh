@@ -62,6 +62,19 @@ say() { awk -v a="$started" -v b="$(date +%s.%N)" -v m="$*" 'BEGIN{printf "samba
 
 rm -rf "$dir"
 mkdir -p "$dir/etc" "$dir/run" "$dir/tls"
+# Samba serves SYSVOL to each account as that account's own Unix uid (only
+# Administrator maps to root), so every folder above the DC's must let other
+# users through; below a 0700 folder (Go's t.TempDir) every non-admin account
+# is refused at the share's chdir ("vfs_ChDir(...) failed: Permission denied").
+p=$(cd "$dir" && pwd -P)
+while [ "$p" != / ]; do
+  mode=$(stat -c %a "$p")
+  if [ $((0$mode & 1)) != 1 ]; then
+    echo "samba-dc: $p (mode $mode) is not searchable by other users; non-admin accounts could not reach SYSVOL. Choose a --dir below searchable folders (chmod o+x)" >&2
+    exit 1
+  fi
+  p=$(dirname "$p")
+done
 ip link set lo up
 
 # libwbclient and samba use fixed paths under /run/samba; give them a private

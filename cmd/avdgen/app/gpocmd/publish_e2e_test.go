@@ -51,7 +51,7 @@ func insideDC(t testing.TB, runFlag, name string) bool {
 		testkit.Unavailable(t, "a Samba DC in a network namespace needs root (unshare --net --mount)")
 	}
 	script := filepath.Join(testkit.RepoRoot(t), ".ci", "samba-dc.sh")
-	args := []string{"run", "--dir", filepath.Join(t.TempDir(), "dc"), "--", os.Args[0], runFlag, "^" + name + "$", "-test.v", "-test.count=1"}
+	args := []string{"run", "--dir", filepath.Join(traversableTempDir(t), "dc"), "--", os.Args[0], runFlag, "^" + name + "$", "-test.v", "-test.count=1"}
 	if runFlag == "-test.bench" {
 		args = append(args, "-test.run", "^$", "-test.benchtime", "3x")
 	}
@@ -68,6 +68,23 @@ func insideDC(t testing.TB, runFlag, name string) bool {
 		reportInnerMetrics(b, name, string(out))
 	}
 	return false
+}
+
+// traversableTempDir is t.TempDir() with search permission for every
+// user. Samba serves SYSVOL to an account as that account's own Unix uid
+// (winbind maps it; only Administrator maps to root), so a path below
+// TempDir's 0700 folders refused every non-admin account at the share's
+// chdir: Samba logged "vfs_ChDir(.../dc/state/sysvol) failed: Permission
+// denied" and the client saw access denied on its first read or mkdir.
+func traversableTempDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} { // TempDir's test folder and its numbered one
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // dc is the running DC, from .ci/samba-dc.sh's environment.
