@@ -66,8 +66,9 @@ example: bin/avdgen
 	./bin/avdgen gpo --config examples/avdgen.yaml --out out/example-gpo
 	./bin/avdgen version
 
-# avdgen for every admin's machine, each with both agents embedded, as
-# archives plus SHA256SUMS in out/dist. Reproducible: the same commit gives
+# avdgen for every admin's machine, each with both agents embedded, and the
+# sweep-only Linux builds for the sweep job's image, as archives plus
+# SHA256SUMS in out/dist. Reproducible: the same commit gives
 # the same bytes (fixed file times from the commit, sorted entries, no owner).
 DIST_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
@@ -77,6 +78,11 @@ dist: agents
 	  echo "dist: avdgen $(VERSION) $$os/$$arch"; \
 	  GOOS=$$os GOARCH=$$arch $(BUILD) -o out/dist/stage/avdgen_$(VERSION)_$${os}_$${arch}/avdgen$$ext ./cmd/avdgen || exit 1; \
 	  cp README.md out/dist/stage/avdgen_$(VERSION)_$${os}_$${arch}/; done
+	@# The sweep-only Linux builds `avdgen sweep image` puts in the job's
+	@# image, so an admin on any OS (Windows too) needs no Go to build it.
+	@for a in amd64 arm64; do echo "dist: avdgen-sweep $(VERSION) linux/$$a (-tags noagents)"; \
+	  GOOS=linux GOARCH=$$a $(BUILD) -tags noagents -o out/dist/stage/avdgen-sweep_$(VERSION)_linux_$$a/avdgen ./cmd/avdgen || exit 1; \
+	  cp README.md out/dist/stage/avdgen-sweep_$(VERSION)_linux_$$a/; done
 	$(GO) run ./cmd/internal/distpack -mtime $(SOURCE_DATE_EPOCH) out/dist/stage out/dist
 	rm -rf out/dist/stage
 	cat out/dist/SHA256SUMS
