@@ -60,10 +60,7 @@ func ARMVersionOK(w http.ResponseWriter, r *http.Request, supported []string) bo
 	default:
 		return true
 	}
-	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": msg}})
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusBadRequest)
-	w.Write(b)
+	ARMError(w, http.StatusBadRequest, code, msg)
 	return false
 }
 
@@ -83,4 +80,16 @@ func IMDSVersionOK(w http.ResponseWriter, r *http.Request, supported []string) b
 	w.WriteHeader(http.StatusBadRequest)
 	w.Write(b)
 	return false
+}
+
+// WriteJSON answers v as JSON with the content type ARM and Graph send.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// ARMError answers ARM's error envelope, {"error":{"code","message"}}.
+func ARMError(w http.ResponseWriter, status int, code, msg string) {
+	WriteJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }

@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/avdgen/avdgen/internal/fakeapi"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -208,22 +209,12 @@ func (s *Server) SetPower(name, power string) {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func armErr(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
-
 var vmPath = regexp.MustCompile(`(?i)^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/virtualMachines/([^/]+)(/deallocate)?$`)
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
 		s.t.Errorf("fakearg: %s %s without a bearer token", r.Method, r.URL.Path)
-		armErr(w, 401, "AuthenticationFailed", "no bearer token")
+		fakeapi.ARMError(w, 401, "AuthenticationFailed", "no bearer token")
 		return
 	}
 	switch m := vmPath.FindStringSubmatch(r.URL.Path); {
@@ -239,7 +230,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.count("unexpected")
 		s.t.Errorf("fakearg: unexpected request %s %s", r.Method, r.URL)
-		armErr(w, 404, "NotFound", "unexpected request")
+		fakeapi.ARMError(w, 404, "NotFound", "unexpected request")
 	}
 }
 
@@ -266,11 +257,11 @@ var guidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query().Get("api-version")
 	if v == "" {
-		armErr(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+		fakeapi.ARMError(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
 		return
 	}
 	if !argVersions[v] {
-		armErr(w, 400, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid.", v))
+		fakeapi.ARMError(w, 400, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid.", v))
 		return
 	}
 	if !s.admitQuery(w) {
@@ -279,27 +270,27 @@ func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
 	var req argRequest
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&req); err != nil {
-		armErr(w, 400, "InvalidRequestContent", "The request content was invalid and could not be deserialized: "+err.Error())
+		fakeapi.ARMError(w, 400, "InvalidRequestContent", "The request content was invalid and could not be deserialized: "+err.Error())
 		return
 	}
 	o := req.Options
 	switch {
 	case strings.TrimSpace(req.Query) == "":
-		armErr(w, 400, "BadRequest", "Please provide below info when asking for support: query is required.")
+		fakeapi.ARMError(w, 400, "BadRequest", "Please provide below info when asking for support: query is required.")
 		return
 	case o.Top != nil && (*o.Top < 1 || *o.Top > 1000):
-		armErr(w, 400, "BadRequest", fmt.Sprintf("Invalid $top value %d: must be between 1 and 1000.", *o.Top))
+		fakeapi.ARMError(w, 400, "BadRequest", fmt.Sprintf("Invalid $top value %d: must be between 1 and 1000.", *o.Top))
 		return
 	case o.ResultFormat != "" && o.ResultFormat != "objectArray" && o.ResultFormat != "table":
-		armErr(w, 400, "BadRequest", "Invalid resultFormat "+o.ResultFormat)
+		fakeapi.ARMError(w, 400, "BadRequest", "Invalid resultFormat "+o.ResultFormat)
 		return
 	case len(req.Subscriptions) > 1000:
-		armErr(w, 400, "BadRequest", fmt.Sprintf("The number of subscriptions (%d) exceeds the limit of 1000.", len(req.Subscriptions)))
+		fakeapi.ARMError(w, 400, "BadRequest", fmt.Sprintf("The number of subscriptions (%d) exceeds the limit of 1000.", len(req.Subscriptions)))
 		return
 	}
 	if req.Query != sweep.DiscoveryQuery {
 		s.t.Errorf("fakearg: a query the fake cannot answer:\n%s", req.Query)
-		armErr(w, 400, "BadRequest", "the fake answers only sweep.DiscoveryQuery")
+		fakeapi.ARMError(w, 400, "BadRequest", "the fake answers only sweep.DiscoveryQuery")
 		return
 	}
 	if o.ResultFormat == "table" {
@@ -307,7 +298,7 @@ func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, sub := range req.Subscriptions {
 		if !guidRe.MatchString(sub) {
-			armErr(w, 400, "BadRequest", fmt.Sprintf("Invalid subscription id '%s'.", sub))
+			fakeapi.ARMError(w, 400, "BadRequest", fmt.Sprintf("Invalid subscription id '%s'.", sub))
 			return
 		}
 	}
@@ -320,14 +311,14 @@ func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
 	for _, mg := range req.ManagementGroups {
 		subs, ok := s.managementGroups[mg]
 		if !ok {
-			armErr(w, 403, "AuthorizationFailed", fmt.Sprintf("The client does not have authorization to perform action 'Microsoft.Management/managementGroups/read' over scope '/providers/Microsoft.Management/managementGroups/%s' or the scope is invalid.", mg))
+			fakeapi.ARMError(w, 403, "AuthorizationFailed", fmt.Sprintf("The client does not have authorization to perform action 'Microsoft.Management/managementGroups/read' over scope '/providers/Microsoft.Management/managementGroups/%s' or the scope is invalid.", mg))
 			return
 		}
 		sorted := append([]string(nil), subs...)
 		sort.Strings(sorted)
 		if len(sorted) > s.SubscriptionLimit {
 			if !o.AllowPartialScopes {
-				armErr(w, 400, "BadRequest", fmt.Sprintf("The query scope contains more than %d subscriptions; set options.allowPartialScopes to get a partial result.", s.SubscriptionLimit))
+				fakeapi.ARMError(w, 400, "BadRequest", fmt.Sprintf("The query scope contains more than %d subscriptions; set options.allowPartialScopes to get a partial result.", s.SubscriptionLimit))
 				return
 			}
 			sorted = sorted[:s.SubscriptionLimit]
@@ -347,7 +338,7 @@ func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
 		st, ok := s.tokens[o.SkipToken]
 		s.mu.Unlock()
 		if !ok || st.key != key {
-			armErr(w, 400, "BadRequest", "Invalid $skipToken.")
+			fakeapi.ARMError(w, 400, "BadRequest", "Invalid $skipToken.")
 			return
 		}
 		offset = st.offset
@@ -372,7 +363,7 @@ func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
 	if limitHit {
 		w.Header().Set("x-ms-tenant-subscription-limit-hit", "true")
 	}
-	writeJSON(w, 200, body)
+	fakeapi.WriteJSON(w, 200, body)
 }
 
 func scopeKey(req argRequest) string {
@@ -409,7 +400,7 @@ func (s *Server) admitQuery(w http.ResponseWriter) bool {
 	w.Header().Set("x-ms-user-quota-remaining", strconv.Itoa(remaining))
 	w.Header().Set("x-ms-user-quota-resets-after", hms(resets))
 	if over {
-		armErr(w, 429, "RateLimiting", "Please provide below info when asking for support: timestamp, correlationId. Details: Client application has been throttled and should not attempt to repeat the request until an amount of time has elapsed.")
+		fakeapi.ARMError(w, 429, "RateLimiting", "Please provide below info when asking for support: timestamp, correlationId. Details: Client application has been throttled and should not attempt to repeat the request until an amount of time has elapsed.")
 		return false
 	}
 	return true
@@ -457,7 +448,7 @@ func (s *Server) vm(sub, rg, name string) *VM {
 // armAdmit checks api-version and the subscription's token bucket.
 func (s *Server) armAdmit(w http.ResponseWriter, r *http.Request, sub string, write bool) bool {
 	if r.URL.Query().Get("api-version") == "" {
-		armErr(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+		fakeapi.ARMError(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
 		return false
 	}
 	kind, capacity, refill := "read", float64(sweep.ARMReadBucket), float64(sweep.ARMReadRefill)
@@ -483,7 +474,7 @@ func (s *Server) armAdmit(w http.ResponseWriter, r *http.Request, sub string, wr
 	s.mu.Unlock()
 	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(wait, 1)))
-		armErr(w, 429, "TooManyRequests", "Number of "+kind+" requests for subscription '"+sub+"' exceeded the limit")
+		fakeapi.ARMError(w, 429, "TooManyRequests", "Number of "+kind+" requests for subscription '"+sub+"' exceeded the limit")
 	}
 	return ok
 }
@@ -501,12 +492,12 @@ func (s *Server) getVM(w http.ResponseWriter, r *http.Request, sub, rg, name str
 	v := s.vm(sub, rg, name)
 	if v != nil && v.FailGet {
 		s.mu.Unlock()
-		armErr(w, 500, "InternalServerError", "injected failure")
+		fakeapi.ARMError(w, 500, "InternalServerError", "injected failure")
 		return
 	}
 	if v == nil {
 		s.mu.Unlock()
-		armErr(w, 404, "ResourceNotFound", fmt.Sprintf("The Resource 'Microsoft.Compute/virtualMachines/%s' under resource group '%s' was not found.", name, rg))
+		fakeapi.ARMError(w, 404, "ResourceNotFound", fmt.Sprintf("The Resource 'Microsoft.Compute/virtualMachines/%s' under resource group '%s' was not found.", name, rg))
 		return
 	}
 	prov := v.Provisioning
@@ -522,7 +513,7 @@ func (s *Server) getVM(w http.ResponseWriter, r *http.Request, sub, rg, name str
 	tags := v.Tags
 	body := map[string]any{"id": v.ID(), "name": v.Name, "type": "Microsoft.Compute/virtualMachines", "location": "westeurope", "tags": tags, "properties": props}
 	s.mu.Unlock()
-	writeJSON(w, 200, body)
+	fakeapi.WriteJSON(w, 200, body)
 }
 
 func (s *Server) deallocate(w http.ResponseWriter, r *http.Request, sub, rg, name string) {
@@ -533,7 +524,7 @@ func (s *Server) deallocate(w http.ResponseWriter, r *http.Request, sub, rg, nam
 	defer s.mu.Unlock()
 	v := s.vm(sub, rg, name)
 	if v == nil {
-		armErr(w, 404, "ResourceNotFound", name)
+		fakeapi.ARMError(w, 404, "ResourceNotFound", name)
 		return
 	}
 	s.deallocations = append(s.deallocations, Deallocation{VM: v, PowerWas: v.Power})

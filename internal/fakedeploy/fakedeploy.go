@@ -14,6 +14,7 @@ package fakedeploy
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/avdgen/avdgen/internal/fakeapi"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -69,16 +70,6 @@ func (s *Server) Deployments() map[string]*Deployment {
 	return out
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func armErr(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
-
 var (
 	rgPath  = regexp.MustCompile(`(?i)^/subscriptions/[0-9a-f-]{36}/resourcegroups/[^/]+$`)
 	depPath = regexp.MustCompile(`(?i)^(/subscriptions/[0-9a-f-]{36}(/resourcegroups/[^/]+)?|/providers/Microsoft\.Management/managementGroups/[^/]+)/providers/Microsoft\.Resources/deployments/([^/]+)$`)
@@ -89,7 +80,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.t.Errorf("fakedeploy: %s %s without a bearer token", r.Method, r.URL.Path)
 	}
 	if r.URL.Query().Get("api-version") == "" {
-		armErr(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+		fakeapi.ARMError(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
 		return
 	}
 	path := r.URL.Path
@@ -99,28 +90,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		loc, ok := s.groups[strings.ToLower(path)]
 		s.mu.Unlock()
 		if !ok {
-			armErr(w, 404, "ResourceGroupNotFound", "Resource group '"+path[strings.LastIndex(path, "/")+1:]+"' could not be found.")
+			fakeapi.ARMError(w, 404, "ResourceGroupNotFound", "Resource group '"+path[strings.LastIndex(path, "/")+1:]+"' could not be found.")
 			return
 		}
-		writeJSON(w, 200, map[string]any{"id": path, "location": loc, "properties": map[string]string{"provisioningState": "Succeeded"}})
+		fakeapi.WriteJSON(w, 200, map[string]any{"id": path, "location": loc, "properties": map[string]string{"provisioningState": "Succeeded"}})
 	case rgPath.MatchString(path) && r.Method == http.MethodPut:
 		var body struct{ Location string }
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Location == "" {
-			armErr(w, 400, "LocationRequired", "The location property is required for this definition.")
+			fakeapi.ARMError(w, 400, "LocationRequired", "The location property is required for this definition.")
 			return
 		}
 		s.mu.Lock()
 		s.groups[strings.ToLower(path)] = body.Location
 		s.writes++
 		s.mu.Unlock()
-		writeJSON(w, 201, map[string]any{"id": path, "location": body.Location, "properties": map[string]string{"provisioningState": "Succeeded"}})
+		fakeapi.WriteJSON(w, 201, map[string]any{"id": path, "location": body.Location, "properties": map[string]string{"provisioningState": "Succeeded"}})
 	case depPath.MatchString(path) && r.Method == http.MethodGet:
 		s.getDeployment(w, path)
 	case depPath.MatchString(path) && r.Method == http.MethodPut:
 		s.putDeployment(w, r, path)
 	default:
 		s.t.Errorf("fakedeploy: unexpected request %s %s", r.Method, r.URL)
-		armErr(w, 404, "NotFound", "unexpected request")
+		fakeapi.ARMError(w, 404, "NotFound", "unexpected request")
 	}
 }
 
@@ -149,22 +140,22 @@ func (s *Server) putDeployment(w http.ResponseWriter, r *http.Request, path stri
 		} `json:"properties"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		armErr(w, 400, "InvalidRequestContent", err.Error())
+		fakeapi.ARMError(w, 400, "InvalidRequestContent", err.Error())
 		return
 	}
 	p := body.Properties
 	switch {
 	case p.Mode != "Incremental" && p.Mode != "Complete":
-		armErr(w, 400, "InvalidDeploymentMode", fmt.Sprintf("The deployment mode '%s' is not supported.", p.Mode))
+		fakeapi.ARMError(w, 400, "InvalidDeploymentMode", fmt.Sprintf("The deployment mode '%s' is not supported.", p.Mode))
 		return
 	case p.Template == nil:
-		armErr(w, 400, "InvalidTemplate", "The request content must contain 'template' or 'templateLink'.")
+		fakeapi.ARMError(w, 400, "InvalidTemplate", "The request content must contain 'template' or 'templateLink'.")
 		return
 	case p.Template["$schema"] != schemaForScope[scope]:
-		armErr(w, 400, "InvalidSchema", fmt.Sprintf("The template schema '%v' is not supported for a %s deployment.", p.Template["$schema"], scope))
+		fakeapi.ARMError(w, 400, "InvalidSchema", fmt.Sprintf("The template schema '%v' is not supported for a %s deployment.", p.Template["$schema"], scope))
 		return
 	case scope != "resourceGroup" && body.Location == "":
-		armErr(w, 400, "InvalidDeploymentLocation", "The 'location' property must be specified for a deployment at "+scope+" scope.")
+		fakeapi.ARMError(w, 400, "InvalidDeploymentLocation", "The 'location' property must be specified for a deployment at "+scope+" scope.")
 		return
 	}
 	if scope == "resourceGroup" {
@@ -172,14 +163,14 @@ func (s *Server) putDeployment(w http.ResponseWriter, r *http.Request, path stri
 		_, ok := s.groups[strings.ToLower(m[1])]
 		s.mu.Unlock()
 		if !ok {
-			armErr(w, 404, "ResourceGroupNotFound", "Resource group could not be found.")
+			fakeapi.ARMError(w, 404, "ResourceGroupNotFound", "Resource group could not be found.")
 			return
 		}
 	}
 	declared, _ := p.Template["parameters"].(map[string]any)
 	for name := range p.Parameters {
 		if _, ok := declared[name]; !ok {
-			armErr(w, 400, "InvalidTemplate", fmt.Sprintf("Deployment template validation failed: 'The template parameters '%s' in the parameters file are not valid; they are not present in the original template and can therefore not be provided at deployment time.'", name))
+			fakeapi.ARMError(w, 400, "InvalidTemplate", fmt.Sprintf("Deployment template validation failed: 'The template parameters '%s' in the parameters file are not valid; they are not present in the original template and can therefore not be provided at deployment time.'", name))
 			return
 		}
 	}
@@ -190,7 +181,7 @@ func (s *Server) putDeployment(w http.ResponseWriter, r *http.Request, path stri
 		}
 		v, _ := p.Parameters[name].(map[string]any)
 		if _, ok := v["value"]; !ok {
-			armErr(w, 400, "InvalidTemplate", fmt.Sprintf("Deployment template validation failed: 'The value for the template parameter '%s' is not provided.'", name))
+			fakeapi.ARMError(w, 400, "InvalidTemplate", fmt.Sprintf("Deployment template validation failed: 'The value for the template parameter '%s' is not provided.'", name))
 			return
 		}
 	}
@@ -206,7 +197,7 @@ func (s *Server) putDeployment(w http.ResponseWriter, r *http.Request, path stri
 	s.writes++
 	resp := s.deploymentJSON(path, d, "Accepted")
 	s.mu.Unlock()
-	writeJSON(w, 201, resp)
+	fakeapi.WriteJSON(w, 201, resp)
 }
 
 func (s *Server) getDeployment(w http.ResponseWriter, path string) {
@@ -214,7 +205,7 @@ func (s *Server) getDeployment(w http.ResponseWriter, path string) {
 	defer s.mu.Unlock()
 	d := s.deployments[strings.ToLower(path)]
 	if d == nil {
-		armErr(w, 404, "DeploymentNotFound", "Deployment '"+path[strings.LastIndex(path, "/")+1:]+"' could not be found.")
+		fakeapi.ARMError(w, 404, "DeploymentNotFound", "Deployment '"+path[strings.LastIndex(path, "/")+1:]+"' could not be found.")
 		return
 	}
 	d.state++
@@ -225,7 +216,7 @@ func (s *Server) getDeployment(w http.ResponseWriter, path string) {
 			state = "Failed"
 		}
 	}
-	writeJSON(w, 200, s.deploymentJSON(path, d, state))
+	fakeapi.WriteJSON(w, 200, s.deploymentJSON(path, d, state))
 }
 
 func (s *Server) deploymentJSON(path string, d *Deployment, state string) map[string]any {

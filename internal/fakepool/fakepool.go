@@ -153,16 +153,6 @@ func (s *Server) Find(name string) *VM {
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func armErr(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
-
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	class, handler := s.route(r)
 	s.mu.Lock()
@@ -174,17 +164,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if handler == nil {
 		s.t.Errorf("fakepool: unexpected request %s %s", r.Method, r.URL)
-		armErr(w, 404, "NotFound", "unexpected request")
+		fakeapi.ARMError(w, 404, "NotFound", "unexpected request")
 		return
 	}
 	if throttled {
 		w.Header().Set("Retry-After", "1")
-		armErr(w, 429, "TooManyRequests", "throttled by the fake")
+		fakeapi.ARMError(w, 429, "TooManyRequests", "throttled by the fake")
 		return
 	}
 	// ARM refuses every request without an api-version, before routing.
 	if r.URL.Query().Get("api-version") == "" {
-		armErr(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+		fakeapi.ARMError(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
 		return
 	}
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
@@ -255,15 +245,15 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, items []any) {
 		q.Set("$skiptoken", strconv.Itoa(end))
 		body["nextLink"] = s.URL + r.URL.Path + "?" + q.Encode()
 	}
-	writeJSON(w, 200, body)
+	fakeapi.WriteJSON(w, 200, body)
 }
 
 func (s *Server) hostPool(w http.ResponseWriter, rg, name string) {
 	if !strings.EqualFold(rg, s.PoolRG) || !strings.EqualFold(name, s.HostPool) {
-		armErr(w, 404, "ResourceNotFound", fmt.Sprintf("The Resource 'Microsoft.DesktopVirtualization/hostPools/%s' under resource group '%s' was not found.", name, rg))
+		fakeapi.ARMError(w, 404, "ResourceNotFound", fmt.Sprintf("The Resource 'Microsoft.DesktopVirtualization/hostPools/%s' under resource group '%s' was not found.", name, rg))
 		return
 	}
-	writeJSON(w, 200, map[string]any{
+	fakeapi.WriteJSON(w, 200, map[string]any{
 		"id":       fmt.Sprintf("/subscriptions/%s/resourcegroups/%s/providers/Microsoft.DesktopVirtualization/hostpools/%s", s.Subscription, s.PoolRG, s.HostPool),
 		"name":     s.HostPool,
 		"type":     "Microsoft.DesktopVirtualization/hostpools",
@@ -335,11 +325,11 @@ func (s *Server) listVMs(w http.ResponseWriter, r *http.Request, rg string) {
 	// _ListAll); statusOnly=true only on the subscription-wide list. The
 	// fake refuses both misuses (the error body is ours: no recorded one).
 	if q.Get("$expand") != "" && q.Get("$filter") == "" {
-		armErr(w, 400, "InvalidParameter", "$expand=instanceView can only be specified with a valid $filter option.")
+		fakeapi.ARMError(w, 400, "InvalidParameter", "$expand=instanceView can only be specified with a valid $filter option.")
 		return
 	}
 	if rg != "" && q.Has("statusOnly") {
-		armErr(w, 400, "InvalidParameter", "statusOnly is a parameter of the subscription-wide list only.")
+		fakeapi.ARMError(w, 400, "InvalidParameter", "statusOnly is a parameter of the subscription-wide list only.")
 		return
 	}
 	status := q.Get("statusOnly") == "true"
@@ -375,7 +365,7 @@ func (s *Server) patchVM(w http.ResponseWriter, r *http.Request, rg, name string
 	}
 	b, _ := io.ReadAll(r.Body)
 	if err := json.Unmarshal(b, &body); err != nil {
-		armErr(w, 400, "InvalidRequestContent", err.Error())
+		fakeapi.ARMError(w, 400, "InvalidRequestContent", err.Error())
 		return
 	}
 	s.mu.Lock()
@@ -383,10 +373,10 @@ func (s *Server) patchVM(w http.ResponseWriter, r *http.Request, rg, name string
 	v := s.vm(rg, name)
 	switch {
 	case v == nil:
-		armErr(w, 404, "ResourceNotFound", name)
+		fakeapi.ARMError(w, 404, "ResourceNotFound", name)
 		return
 	case s.failPatch[strings.ToLower(name)]:
-		armErr(w, 400, "OperationNotAllowed", "injected failure")
+		fakeapi.ARMError(w, 400, "OperationNotAllowed", "injected failure")
 		return
 	}
 	// ARM replaces the identity block: user-assigned identities not sent are dropped.
@@ -403,7 +393,7 @@ func (s *Server) patchVM(w http.ResponseWriter, r *http.Request, rg, name string
 		s.nextPrincipal++
 		v.SystemPrincipal = fmt.Sprintf("00000000-0000-4000-8000-%012d", s.nextPrincipal)
 	}
-	writeJSON(w, 200, s.vmJSON(v, false))
+	fakeapi.WriteJSON(w, 200, s.vmJSON(v, false))
 }
 
 func (s *Server) instanceView(w http.ResponseWriter, rg, name string) {
@@ -411,14 +401,14 @@ func (s *Server) instanceView(w http.ResponseWriter, rg, name string) {
 	defer s.mu.Unlock()
 	v := s.vm(rg, name)
 	if v == nil {
-		armErr(w, 404, "ResourceNotFound", name)
+		fakeapi.ARMError(w, 404, "ResourceNotFound", name)
 		return
 	}
 	prov := v.Provisioning
 	if prov == "" {
 		prov = "succeeded"
 	}
-	writeJSON(w, 200, map[string]any{"computerName": v.Name, "osName": "Windows 11 Enterprise", "statuses": []map[string]string{
+	fakeapi.WriteJSON(w, 200, map[string]any{"computerName": v.Name, "osName": "Windows 11 Enterprise", "statuses": []map[string]string{
 		{"code": "ProvisioningState/" + prov, "level": "Info"}, {"code": "PowerState/" + v.Power, "level": "Info"}}})
 }
 
@@ -427,7 +417,7 @@ func (s *Server) deallocate(w http.ResponseWriter, rg, name string) {
 	defer s.mu.Unlock()
 	v := s.vm(rg, name)
 	if v == nil {
-		armErr(w, 404, "ResourceNotFound", name)
+		fakeapi.ARMError(w, 404, "ResourceNotFound", name)
 		return
 	}
 	v.Power = "deallocated"
@@ -448,7 +438,7 @@ func (s *Server) roleDefinition(w http.ResponseWriter, r *http.Request) {
 	}
 	b, ok := s.roleDefs[key]
 	if !ok {
-		armErr(w, 404, "RoleDefinitionDoesNotExist", "no such role")
+		fakeapi.ARMError(w, 404, "RoleDefinitionDoesNotExist", "no such role")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -487,17 +477,17 @@ func (s *Server) putAssignment(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	name := scope[strings.LastIndex(scope, "/")+1:]
 	if s.failAssign[strings.ToLower(name)] {
-		armErr(w, 400, "InvalidRoleAssignment", "injected failure")
+		fakeapi.ARMError(w, 400, "InvalidRoleAssignment", "injected failure")
 		return
 	}
 	for _, a := range s.assignments {
 		if strings.EqualFold(a.Principal, body.Properties.PrincipalID) && strings.EqualFold(a.RoleDefinition, body.Properties.RoleDefinitionID) && strings.EqualFold(a.Scope, scope) {
-			armErr(w, 409, "RoleAssignmentExists", "The role assignment already exists.")
+			fakeapi.ARMError(w, 409, "RoleAssignmentExists", "The role assignment already exists.")
 			return
 		}
 	}
 	s.assignments = append(s.assignments, Assignment{Principal: body.Properties.PrincipalID, RoleDefinition: body.Properties.RoleDefinitionID, Scope: scope})
-	writeJSON(w, 201, map[string]any{"properties": body.Properties})
+	fakeapi.WriteJSON(w, 201, map[string]any{"properties": body.Properties})
 }
 
 func or(v, def string) string {

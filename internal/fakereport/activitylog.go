@@ -11,6 +11,7 @@ package fakereport
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/avdgen/avdgen/internal/fakeapi"
 	"net/http"
 	"regexp"
 	"sort"
@@ -234,20 +235,14 @@ func (a *ActivityLog) Filters() []string {
 
 var filterRe = regexp.MustCompile(`^eventTimestamp ge '([^']+)' and eventTimestamp le '([^']+)'(?: and (resourceGroupName|resourceUri|resourceProvider|status|correlationId|caller) eq '([^']+)')?$`)
 
-func armErr(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
-
 func (a *ActivityLog) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if v := q.Get("api-version"); v != ActivityLogAPIVersion {
-		armErr(w, 400, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid. The supported versions are '%s'.", v, ActivityLogAPIVersion))
+		fakeapi.ARMError(w, 400, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid. The supported versions are '%s'.", v, ActivityLogAPIVersion))
 		return
 	}
 	if a.Forbidden {
-		armErr(w, 403, "AuthorizationFailed", "The client '00000000-0000-0000-0000-000000000000' does not have authorization to perform action 'Microsoft.Insights/eventtypes/values/read' over scope '/subscriptions/"+a.pool.Subscription+"'.")
+		fakeapi.ARMError(w, 403, "AuthorizationFailed", "The client '00000000-0000-0000-0000-000000000000' does not have authorization to perform action 'Microsoft.Insights/eventtypes/values/read' over scope '/subscriptions/"+a.pool.Subscription+"'.")
 		return
 	}
 	filter := q.Get("$filter")
@@ -256,20 +251,20 @@ func (a *ActivityLog) serve(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	m := filterRe.FindStringSubmatch(filter)
 	if m == nil {
-		armErr(w, 400, "BadRequest", "The $filter query parameter value is invalid: it must contain eventTimestamp ge and eventTimestamp le, optionally with one of resourceGroupName, resourceUri, resourceProvider, status, correlationId or caller.")
+		fakeapi.ARMError(w, 400, "BadRequest", "The $filter query parameter value is invalid: it must contain eventTimestamp ge and eventTimestamp le, optionally with one of resourceGroupName, resourceUri, resourceProvider, status, correlationId or caller.")
 		return
 	}
 	ge, err1 := time.Parse(time.RFC3339Nano, m[1])
 	le, err2 := time.Parse(time.RFC3339Nano, m[2])
 	switch {
 	case err1 != nil || err2 != nil:
-		armErr(w, 400, "BadRequest", "eventTimestamp values must be ISO 8601 date-times")
+		fakeapi.ARMError(w, 400, "BadRequest", "eventTimestamp values must be ISO 8601 date-times")
 		return
 	case !le.After(ge):
-		armErr(w, 400, "BadRequest", "The end time must be after the start time.")
+		fakeapi.ARMError(w, 400, "BadRequest", "The end time must be after the start time.")
 		return
 	case ge.Before(a.Now.Add(-Retention)):
-		armErr(w, 400, "BadRequest", fmt.Sprintf("The start time %s is outside the retention period of 90 days.", m[1]))
+		fakeapi.ARMError(w, 400, "BadRequest", fmt.Sprintf("The start time %s is outside the retention period of 90 days.", m[1]))
 		return
 	}
 	var sel []string
