@@ -43,6 +43,9 @@ var (
 	// DesktopVirtualization: Microsoft.DesktopVirtualization session hosts
 	// (REST reference).
 	DesktopVirtualization = []string{"2024-04-03", "2023-09-05", "2022-09-09"}
+	// ActivityLog: Microsoft.Insights eventtypes/management/values, the
+	// Activity Log's list (REST reference: 2015-04-01 only).
+	ActivityLog = []string{"2015-04-01"}
 )
 
 // ARMVersionOK answers a request whose api-version ARM would refuse the

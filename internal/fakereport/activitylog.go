@@ -24,9 +24,6 @@ import (
 	"github.com/avdgen/avdgen/internal/fakepool"
 )
 
-// ActivityLogAPIVersion is the only api-version the fake accepts.
-const ActivityLogAPIVersion = "2015-04-01"
-
 // Retention is how far back the Activity Log answers.
 const Retention = 90 * 24 * time.Hour
 
@@ -237,8 +234,7 @@ var filterRe = regexp.MustCompile(`^eventTimestamp ge '([^']+)' and eventTimesta
 
 func (a *ActivityLog) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if v := q.Get("api-version"); v != ActivityLogAPIVersion {
-		fakeapi.ARMError(w, 400, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid. The supported versions are '%s'.", v, ActivityLogAPIVersion))
+	if !fakeapi.ARMVersionOK(w, r, fakeapi.ActivityLog) {
 		return
 	}
 	if a.Forbidden {

@@ -2,6 +2,7 @@ package fakereport
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -54,6 +55,10 @@ func TestActivityLogRefusesWhatTheServiceRefuses(t *testing.T) {
 		if code, body := get(t, logURL(w, q), bearer); code != 400 || body["error"] == nil {
 			t.Errorf("%s: %d %v, want 400 with an ARM error", name, code, body)
 		}
+	}
+	// ARM names a missing api-version apart from an unknown one.
+	if _, body := get(t, logURL(w, url.Values{"$filter": {good}}), bearer); !strings.Contains(fmt.Sprint(body["error"]), "MissingApiVersionParameter") {
+		t.Errorf("no api-version: %v, want MissingApiVersionParameter", body)
 	}
 	if code, _ := get(t, logURL(w, url.Values{"api-version": {"2015-04-01"}, "$filter": {good}}), bearer); code != 200 {
 		t.Errorf("a good request: %d", code)
