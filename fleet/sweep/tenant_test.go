@@ -306,6 +306,25 @@ func TestFakeRefusesWhatResourceGraphRefuses(t *testing.T) {
 	}
 }
 
+// The fake's Compute side refuses an api-version Compute does not document,
+// as ARM does, and answers a documented one.
+func TestFakeComputeRefusesUnknownAPIVersions(t *testing.T) {
+	vms, mgs := fakearg.Tenant(10, 1)
+	fake := fakearg.New(t, vms, mgs)
+	for version, want := range map[string]int{"": 400, "1999-01-01": 400, "2024-07-01": 200} {
+		req, _ := http.NewRequest("GET", fake.URL+vms[0].ID()+"?api-version="+version, nil)
+		req.Header.Set("Authorization", "Bearer x")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("api-version %q: %d, want %d", version, resp.StatusCode, want)
+		}
+	}
+}
+
 // The scale: 20,000 session hosts over 8 subscriptions, swept with
 // at most 30 Resource Graph requests, at most two ARM requests per
 // deallocated VM plus the stale rows (one instance-view read each), no 429

@@ -46,6 +46,9 @@ var (
 	// ActivityLog: Microsoft.Insights eventtypes/management/values, the
 	// Activity Log's list (REST reference: 2015-04-01 only).
 	ActivityLog = []string{"2015-04-01"}
+	// ResourceGraph: Microsoft.ResourceGraph/resources, the api-versions
+	// that answer objectArray rows with $skipToken (REST reference).
+	ResourceGraph = []string{"2024-04-01", "2022-10-01", "2021-03-01"}
 )
 
 // ARMVersionOK answers a request whose api-version ARM would refuse the

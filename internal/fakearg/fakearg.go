@@ -236,9 +236,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) count(class string) { s.mu.Lock(); s.counts[class]++; s.mu.Unlock() }
 
-// Resource Graph api-versions that answer objectArray rows with $skipToken.
-var argVersions = map[string]bool{"2021-03-01": true, "2022-10-01": true, "2024-04-01": true}
-
 type argRequest struct {
 	Subscriptions    []string `json:"subscriptions"`
 	ManagementGroups []string `json:"managementGroups"`
@@ -255,13 +252,7 @@ type argRequest struct {
 var guidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 func (s *Server) resources(w http.ResponseWriter, r *http.Request) {
-	v := r.URL.Query().Get("api-version")
-	if v == "" {
-		fakeapi.ARMError(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
-		return
-	}
-	if !argVersions[v] {
-		fakeapi.ARMError(w, 400, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid.", v))
+	if !fakeapi.ARMVersionOK(w, r, fakeapi.ResourceGraph) {
 		return
 	}
 	if !s.admitQuery(w) {
@@ -445,10 +436,9 @@ func (s *Server) vm(sub, rg, name string) *VM {
 	return v
 }
 
-// armAdmit checks api-version and the subscription's token bucket.
+// armAdmit checks Compute's documented api-versions and the subscription's token bucket.
 func (s *Server) armAdmit(w http.ResponseWriter, r *http.Request, sub string, write bool) bool {
-	if r.URL.Query().Get("api-version") == "" {
-		fakeapi.ARMError(w, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+	if !fakeapi.ARMVersionOK(w, r, fakeapi.Compute) {
 		return false
 	}
 	kind, capacity, refill := "read", float64(sweep.ARMReadBucket), float64(sweep.ARMReadRefill)
