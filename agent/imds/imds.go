@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/agent/contract"
 )
 
@@ -69,18 +70,6 @@ func ProxyExceptIMDS(r *http.Request) (*url.URL, error) {
 	return envProxy(r)
 }
 
-// SleepContext waits d or until ctx ends.
-func SleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // retryable lists the statuses IMDS documents as transient.
 func retryable(code int) bool {
 	return code == http.StatusGone || code == http.StatusTooManyRequests || code >= 500
@@ -105,7 +94,7 @@ func (c *Client) fetch(ctx context.Context, url string, retry func(int) bool) ([
 	}
 	sleep := c.Sleep
 	if sleep == nil {
-		sleep = SleepContext
+		sleep = azure.SleepContext
 	}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()

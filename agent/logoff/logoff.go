@@ -130,7 +130,7 @@ func newRun(cfg Config, d Deps, cmd decide.Command) *run {
 		d.Now = time.Now
 	}
 	if d.Sleep == nil {
-		d.Sleep = imds.SleepContext
+		d.Sleep = azure.SleepContext
 	}
 	if d.ProbeTimeout == 0 {
 		d.ProbeTimeout = 30 * time.Second

@@ -18,7 +18,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/avdgen/avdgen/internal/fakeapi"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +30,7 @@ import (
 	"time"
 
 	"github.com/avdgen/avdgen/fleet/sweep"
+	"github.com/avdgen/avdgen/internal/fakeapi"
 )
 
 // HostPool is one fake host pool.

@@ -14,13 +14,14 @@ package fakedeploy
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/avdgen/avdgen/internal/fakeapi"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/avdgen/avdgen/internal/fakeapi"
 )
 
 // Deployment is one deployment the fake holds.

@@ -11,7 +11,6 @@ package fakereport
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/avdgen/avdgen/internal/fakeapi"
 	"net/http"
 	"regexp"
 	"sort"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avdgen/avdgen/internal/fakeapi"
 	"github.com/avdgen/avdgen/internal/fakepool"
 )
 

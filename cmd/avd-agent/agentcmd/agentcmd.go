@@ -73,7 +73,7 @@ type Env struct {
 func SystemEnv() (*Env, context.CancelFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	return &Env{
-		Out: os.Stdout, ErrOut: os.Stderr, Getenv: os.Getenv, Now: time.Now, Sleep: imds.SleepContext,
+		Out: os.Stdout, ErrOut: os.Stderr, Getenv: os.Getenv, Now: time.Now, Sleep: azure.SleepContext,
 		Probe: host.System(), Readiness: host.SystemReadiness(), OpenEventLog: host.OpenEventLog,
 		IsWindows: host.IsWindows, Context: ctx,
 	}, stop

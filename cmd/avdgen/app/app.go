@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/azureflags"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/cmd/internal/buildinfo"
@@ -25,7 +26,7 @@ func SystemFactory() *cmdutil.Factory {
 	return &cmdutil.Factory{
 		IO:        &cmdutil.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, IsTerminal: isTerminal(os.Stdout), ErrIsTerminal: isTerminal(os.Stderr)},
 		Now:       time.Now,
-		Sleep:     cmdutil.SleepContext,
+		Sleep:     azure.SleepContext,
 		Getenv:    os.Getenv,
 		Transport: http.DefaultTransport,
 		Agents:    dist.Embedded,

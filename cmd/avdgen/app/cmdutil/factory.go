@@ -17,19 +17,6 @@ import (
 	"github.com/avdgen/avdgen/dist"
 )
 
-// SleepContext waits d or until ctx ends: the Sleep of a real run. (The
-// agent has its own in agent/imds; avdgen links no on-host package.)
-func SleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // IOStreams are the standard streams of one invocation.
 type IOStreams struct {
 	In     io.Reader

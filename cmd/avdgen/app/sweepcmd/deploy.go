@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/azureflags"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
 	"github.com/avdgen/avdgen/fleet/sweepdeploy"
@@ -96,7 +97,7 @@ func runDeploy(o *DeployOptions) error {
 	}
 	sleep := o.Factory.Sleep
 	if sleep == nil {
-		sleep = cmdutil.SleepContext
+		sleep = azure.SleepContext
 	}
 	res, err := sweepdeploy.Apply(context.Background(), c, d, sleep)
 	for _, s := range res.Steps {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/avdgen/avdgen/agent/azure"
 	"github.com/avdgen/avdgen/agent/contract"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/azureflags"
 	"github.com/avdgen/avdgen/cmd/avdgen/app/cmdutil"
@@ -36,7 +37,7 @@ type Options struct {
 func NewCmdSweep(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{Factory: f, Sleep: f.Sleep}
 	if opts.Sleep == nil {
-		opts.Sleep = cmdutil.SleepContext
+		opts.Sleep = azure.SleepContext
 	}
 	cmd := &cobra.Command{
 		Use:   "sweep {--management-group MG | --subscription S}... | sweep --subscription S --resource-group RG --host-pool HP",
